@@ -1,0 +1,3 @@
+from aggregator.main import main
+
+raise SystemExit(main())

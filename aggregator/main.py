@@ -1,0 +1,164 @@
+"""Merge results into the output folder, each chunk once (``python -m aggregator``).
+
+The tally is checkpointed in the output folder after every message and before its
+acknowledgement, so a restarted aggregator resumes where it stopped; results that arrive while
+it is down wait in the durable queue. While a run is in progress the plot and results.json are
+refreshed every ``HZZ_REFRESH_SECONDS``; when the last chunk is in they are written at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from shared.data_vars import Settings
+from shared.errors import DecodeError, HZZError
+from shared.logs import configure_logging
+from shared.merging import RunTally
+from shared.messages import ChunkResult, RunManifest, decode_message
+from shared.messaging import Outgoing, QueueNames, RabbitMQTransport, Transport
+from shared.outputs import ensure_writable, load_checkpoint, save_checkpoint, write_outputs
+
+__all__ = ["Aggregator", "main"]
+
+log = logging.getLogger(__name__)
+
+
+class Aggregator:
+    """Holds the current run's tally and keeps the output folder in step with it.
+
+    Args:
+        output_dir: where the checkpoint, plot and results.json go.
+        refresh_seconds: how often a running run's outputs are rewritten.
+        expected_run: accept only this run's manifest (the one-machine run); None accepts any.
+    """
+
+    def __init__(self, output_dir: str | Path, *, refresh_seconds: float, expected_run: str | None = None):
+        self.output_dir = ensure_writable(output_dir)
+        self.refresh_seconds = refresh_seconds
+        self.expected_run = expected_run
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+        self._dirty = False
+        self.tally: RunTally | None = load_checkpoint(self.output_dir)
+        if self.tally is not None and expected_run is not None and self.tally.run_id != expected_run:
+            self.tally = None
+        self._previous_runs: set[str] = set()
+        if self.tally is not None:
+            log.info("resuming run %s from the checkpoint: %s", self.tally.run_id, self.tally.tally())
+            if self.tally.complete:
+                self.finished.set()
+
+    def handle(self, body: bytes) -> list[Outgoing]:
+        """Take one message off the results queue; raising dead-letters it."""
+        message = decode_message(body)
+        with self._lock:
+            if isinstance(message, RunManifest):
+                self._start(message)
+            elif isinstance(message, ChunkResult):
+                self._merge(message)
+            else:
+                msg = f"a {message.kind!r} message does not belong on the results queue"
+                raise DecodeError(msg)
+        return []
+
+    def _start(self, manifest: RunManifest) -> None:
+        if self.tally is not None and self.tally.run_id == manifest.run_id:
+            return  # the producer published again (a retried Job): same run
+        if self.expected_run is not None and manifest.run_id != self.expected_run:
+            log.info("ignoring the manifest of run %s (waiting for %s)", manifest.run_id, self.expected_run)
+            return
+        if self.tally is not None:
+            self._previous_runs.add(self.tally.run_id)
+        self.tally = RunTally(manifest)
+        self.finished.clear()
+        log.info("run %s started: %d chunks", manifest.run_id, len(manifest.chunks))
+        self._save(force_outputs=True)
+
+    def _merge(self, result: ChunkResult) -> None:
+        if self.tally is None or result.run_id != self.tally.run_id:
+            if result.run_id in self._previous_runs or result.run_id == self.expected_run:
+                log.info("dropping a late result of run %s (chunk %s)", result.run_id, result.chunk_id)
+                return
+            msg = f"result of chunk {result.chunk_id} belongs to unknown run {result.run_id!r}"
+            raise DecodeError(msg)
+        if not self.tally.add(result):
+            log.info("%s: duplicate result, already counted", result.chunk_id)
+            return
+        self._save(force_outputs=self.tally.complete)
+        if self.tally.complete:
+            log.info("run %s complete: %s", self.tally.run_id, self.tally.tally())
+            self.finished.set()
+
+    def _save(self, *, force_outputs: bool) -> None:
+        assert self.tally is not None
+        save_checkpoint(self.output_dir, self.tally)
+        self._dirty = True
+        if force_outputs:
+            self._write_outputs()
+
+    def _write_outputs(self) -> None:
+        if self.tally is None or not self._dirty:
+            return
+        try:
+            write_outputs(self.output_dir, self.tally)
+        except Exception:
+            # The checkpoint holds the merged result already; the refresher tries again.
+            log.exception("writing the plot and results.json into %s failed", self.output_dir)
+            return
+        self._dirty = False
+
+    def refresh(self) -> None:
+        """Rewrite the outputs if anything changed since they were last written."""
+        with self._lock:
+            self._write_outputs()
+
+    def refresh_until(self, stop: threading.Event) -> None:
+        """Refresh every ``refresh_seconds`` until ``stop`` is set (run it on a thread)."""
+        while not stop.wait(self.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:  # a failed refresh must not end the refresher; the next one retries
+                log.exception("refreshing the outputs failed")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The tally and event count, for a progress display."""
+        with self._lock:
+            if self.tally is None:
+                return {"total": 0, "done": 0, "failed": 0, "pending": 0, "events_read": 0}
+            events = sum(s.events_read for s in self.tally.samples.values())
+            return {**self.tally.tally(), "events_read": events}
+
+
+def run_aggregator(settings: Settings, transport: Transport, stop: threading.Event, aggregator: Aggregator) -> None:
+    """Consume results until ``stop`` is set, refreshing the outputs on a side thread."""
+    refresher = threading.Thread(target=aggregator.refresh_until, args=(stop,), name="refresh", daemon=True)
+    refresher.start()
+    transport.consume(transport.names.results, aggregator.handle, stop=stop)
+    aggregator.refresh()
+    transport.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aggregator", description=__doc__)
+    parser.add_argument("--exit-when-complete", action="store_true", help="stop once the current run is complete")
+    args = parser.parse_args(argv)
+    configure_logging("aggregator")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        settings = Settings.from_env()
+        aggregator = Aggregator(settings.output_dir, refresh_seconds=settings.refresh_seconds)
+        if args.exit_when_complete:
+            threading.Thread(target=lambda: (aggregator.finished.wait(), stop.set()), daemon=True).start()
+        transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix))
+        run_aggregator(settings, transport, stop, aggregator)
+    except HZZError as e:
+        log.error("%s", e)
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""The command line: the one-machine run and the project's tools (hzz run, hzz generate, …)."""

@@ -1,0 +1,3 @@
+from hzz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""``hzz``: run the pipeline on this machine, generate sample files, show the settings.
+
+Every option of ``hzz run`` overrides the ``HZZ_…`` variable of the same name (see
+``hzz settings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from shared.data_vars import Settings, settings_table
+from shared.errors import HZZError
+from shared.logs import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("hzz")
+
+#: Where ``hzz run --demo`` keeps its generated dataset between runs.
+DEMO_DATASET = Path(".cache/demo-dataset")
+
+
+def _run_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run producer, workers and aggregator on this machine")
+    p.add_argument("--demo", action="store_true", help="generate (once) and use a synthetic dataset of the real size")
+    p.add_argument("--dataset", help="https:// or file:// URL, or a local folder laid out like the server")
+    p.add_argument("--samples", help="comma-separated samples, e.g. data_A,data_B")
+    p.add_argument("--fraction", type=float, help="fraction of each file, in (0, 1]")
+    p.add_argument("--chunk-size", type=int, help="entries per chunk")
+    p.add_argument("--workers", type=int, help="worker processes")
+    p.add_argument("--output-dir", help="folder for the plot and results.json")
+    p.add_argument("--broker-url", help="RabbitMQ URL")
+    p.add_argument("--queue-prefix", help="prefix of the queue names")
+    p.add_argument(
+        "--transport",
+        choices=("auto", "rabbitmq", "embedded"),
+        default="auto",
+        help="auto: RabbitMQ if one answers, else embedded (default)",
+    )
+    p.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=8080,
+        metavar="PORT",
+        help="also serve the results page on this port (default 8080) until Ctrl-C",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "dataset",
+            "samples",
+            "fraction",
+            "chunk_size",
+            "workers",
+            "output_dir",
+            "broker_url",
+            "queue_prefix",
+        )
+    }
+    if args.demo and not overrides["dataset"]:
+        from shared.samplegen import generate_dataset
+
+        if not (DEMO_DATASET / "MC").is_dir():
+            print(f"generating the demo dataset in {DEMO_DATASET} (once) …", file=sys.stderr)
+            generate_dataset(DEMO_DATASET, progress=not args.quiet)
+        overrides["dataset"] = str(DEMO_DATASET)
+    return Settings.from_env(**overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hzz.local import run_local
+
+    settings = _settings_from(args)
+    server = _start_server(settings.output_dir, args.serve) if args.serve else None
+    results = run_local(settings, transport=args.transport, progress=not args.quiet)
+    out = Path(settings.output_dir)
+    tally = results["tally"]
+    print(
+        f"run {results['run_id']}: {results['state']} — {tally['done']} of {tally['total']} chunks done, "
+        f"{tally['failed']} failed; {results['events']['read']:,} events read, "
+        f"{results['events']['selected']:,} selected, {results['events_per_second']:,.0f} events/s"
+    )
+    for failure in results["failed_chunks"]:
+        print(f"  failed: {failure['error']}")
+    print(f"plot:    {out / results['plot']['png']}  (and {results['plot']['svg']})")
+    print(f"results: {out / 'results.json'}")
+    if server is not None:
+        print(f"page:    http://127.0.0.1:{args.serve}/  (Ctrl-C to stop)")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.join()
+    return 1 if results["state"] != "complete" else 0
+
+
+def _start_server(output_dir: str, port: int):  # type: ignore[no-untyped-def]
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from webserver import create_app
+
+    server = make_server("127.0.0.1", port, create_app({"OUTPUT_DIR": output_dir}), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="webserver")
+    thread.start()
+    print(f"follow the run at http://127.0.0.1:{port}/", file=sys.stderr)
+    return thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hzz", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _run_parser(subparsers)
+    gen = subparsers.add_parser("generate", help="write synthetic files in the 2020 schema", add_help=False)
+    gen.add_argument("rest", nargs=argparse.REMAINDER)
+    subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
+    args = parser.parse_args(argv)
+    configure_logging("hzz")
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "generate":
+            from shared.samplegen import main as generate_main
+
+            return generate_main(args.rest)
+        print(settings_table())
+        return 0
+    except HZZError as e:
+        print(f"hzz: error: {e}", file=sys.stderr)
+        return 2

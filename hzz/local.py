@@ -1,0 +1,171 @@
+"""The one-machine run: producer, N worker processes and the aggregator wired together.
+
+The same producer, worker and aggregator code as on Kubernetes, over RabbitMQ when a broker
+answers (or one is asked for) and over the embedded transport otherwise, so the pipeline runs
+on a laptop with nothing installed but Python.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import pickle
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from aggregator.main import Aggregator, run_aggregator
+from producer.main import publish_run
+from shared.data_vars import Settings
+from shared.errors import BrokerUnavailable, HZZError
+from shared.logs import configure_logging
+from shared.messaging import EmbeddedTransport, QueueNames, RabbitMQTransport, Transport, broker_answers
+from shared.outputs import RESULTS_FILE, ensure_writable
+from worker.main import run_worker
+
+__all__ = ["choose_transport", "run_local"]
+
+log = logging.getLogger(__name__)
+
+TransportChoice = Literal["auto", "rabbitmq", "embedded"]
+#: Seconds a stopping worker gets to finish its chunk before it is terminated.
+WORKER_STOP_SECONDS = 60
+
+
+def choose_transport(settings: Settings, choice: TransportChoice) -> Literal["rabbitmq", "embedded"]:
+    """RabbitMQ if asked for or if a broker answers at the configured URL; embedded otherwise.
+
+    Raises:
+        BrokerUnavailable: RabbitMQ was asked for and does not answer.
+    """
+    if choice == "embedded":
+        return "embedded"
+    if broker_answers(settings.broker_url):
+        return "rabbitmq"
+    if choice == "rabbitmq":
+        msg = f"no RabbitMQ answers at {settings.public_dict()['broker_url']}; start one or use --transport embedded"
+        raise BrokerUnavailable(msg)
+    return "embedded"
+
+
+def _clone(transport: Transport) -> Transport:
+    # Connections and proxies are not shared between threads: each user gets its own copy.
+    return pickle.loads(pickle.dumps(transport))
+
+
+def _worker_process(settings: Settings, transport: Transport, stop: Any, log_level: str) -> None:
+    configure_logging("worker")
+    logging.getLogger().setLevel(log_level)
+    run_worker(settings, transport, stop)
+
+
+def run_local(
+    settings: Settings,
+    *,
+    transport: TransportChoice = "auto",
+    progress: bool = True,
+    worker_log_level: str = "WARNING",
+) -> dict[str, Any]:
+    """Run the whole pipeline on this machine and return the results document.
+
+    Args:
+        settings: the run's settings (a run id is made if there is none).
+        transport: "auto", "rabbitmq" or "embedded".
+        progress: show a progress bar (chunks, events/s).
+        worker_log_level: log level of the worker processes.
+
+    Raises:
+        HZZError: bad settings, an unwritable output folder, an unreachable broker, or a worker
+            that died where its chunk cannot be recovered.
+    """
+    settings = settings.with_new_run_id()
+    output_dir = ensure_writable(settings.output_dir)
+    kind = choose_transport(settings, transport)
+    names = QueueNames(settings.queue_prefix)
+    context = multiprocessing.get_context("spawn")
+    log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
+
+    with ExitStack() as stack:
+        if kind == "embedded":
+            shared_transport: Transport = EmbeddedTransport.start(names, stack.enter_context(context.Manager()))
+        else:
+            shared_transport = RabbitMQTransport(settings.broker_url, names)
+
+        aggregator = Aggregator(output_dir, refresh_seconds=settings.refresh_seconds, expected_run=settings.run_id)
+        aggregator_stop = threading.Event()
+        aggregator_thread = threading.Thread(
+            target=run_aggregator,
+            args=(settings, _clone(shared_transport), aggregator_stop, aggregator),
+            name="aggregator",
+        )
+        aggregator_thread.start()
+        stack.callback(aggregator_thread.join)
+        stack.callback(aggregator_stop.set)
+
+        worker_stop = context.Event()
+        workers: list[Any] = []
+
+        def start_worker() -> None:
+            process = context.Process(
+                target=_worker_process,
+                args=(settings, shared_transport, worker_stop, worker_log_level),
+                name=f"worker-{len(workers)}",
+            )
+            process.start()
+            workers.append(process)
+
+        for _ in range(settings.workers):
+            start_worker()
+        stack.callback(_stop_workers, workers, worker_stop)
+
+        producer_transport = _clone(shared_transport)
+        manifest = publish_run(settings, producer_transport, progress=progress)
+        producer_transport.close()
+        _follow(aggregator, len(manifest.chunks), workers, kind, start_worker, progress=progress)
+
+    return json.loads((output_dir / RESULTS_FILE).read_text())
+
+
+def _follow(
+    aggregator: Aggregator, total: int, workers: list[Any], kind: str, start_worker: Any, *, progress: bool
+) -> None:
+    started = time.monotonic()
+    with tqdm(total=total, unit="chunk", desc="chunks", disable=not progress, dynamic_ncols=True) as bar:
+        while not aggregator.finished.wait(0.5):
+            snap = aggregator.snapshot()
+            bar.n = snap["done"] + snap["failed"]
+            rate = snap["events_read"] / max(time.monotonic() - started, 1e-9)
+            bar.set_postfix_str(f"{snap['events_read']:,} events, {rate:,.0f} events/s, {snap['failed']} failed")
+            for process in [w for w in workers if w.exitcode is not None]:
+                if kind == "embedded":
+                    msg = (
+                        f"{process.name} died (exit code {process.exitcode}); the embedded transport cannot "
+                        "recover its chunk: use RabbitMQ for crash safety"
+                    )
+                    raise HZZError(msg)
+                # Over RabbitMQ its unacknowledged chunk went back to the queue: just replace it.
+                log.warning("%s died (exit code %s); starting a replacement", process.name, process.exitcode)
+                workers.remove(process)
+                start_worker()
+        snap = aggregator.snapshot()
+        bar.n = snap["done"] + snap["failed"]
+        bar.refresh()
+
+
+def _stop_workers(workers: list[Any], stop: Any) -> None:
+    stop.set()
+    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()
+            process.join()
+
+
+def results_path(settings: Settings) -> Path:
+    return Path(settings.output_dir) / RESULTS_FILE

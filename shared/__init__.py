@@ -1,0 +1,1 @@
+"""The library every service shares: settings, physics, histograms, messages, messaging, merging, plotting."""

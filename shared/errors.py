@@ -1,0 +1,46 @@
+"""The project's exceptions: every message names the culprit (file, chunk, setting, queue).
+
+``ChunkError`` and its two kinds decide what happens to a chunk that cannot be processed: a
+:class:`TransientChunkError` is retried with backoff, a :class:`PermanentChunkError` is
+recorded as failed at once.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerUnavailable",
+    "ChunkError",
+    "ConfigError",
+    "DecodeError",
+    "HZZError",
+    "PermanentChunkError",
+    "TransientChunkError",
+]
+
+
+class HZZError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(HZZError, ValueError):
+    """A setting is missing, malformed or out of range."""
+
+
+class DecodeError(HZZError, ValueError):
+    """A message body is not valid JSON of the expected schema."""
+
+
+class BrokerUnavailable(HZZError, ConnectionError):
+    """The message broker cannot be reached (after the configured retries)."""
+
+
+class ChunkError(HZZError):
+    """A chunk could not be processed; the message names the file and the entry range."""
+
+
+class TransientChunkError(ChunkError):
+    """Worth another try: a timeout, a reset connection, an HTTP 5xx."""
+
+
+class PermanentChunkError(ChunkError):
+    """Will fail again: a missing or corrupt file, a missing tree or branch, an HTTP 404."""

@@ -1,0 +1,187 @@
+"""The messages on the wire: a task per chunk, the run manifest, a result per chunk.
+
+Every message is a frozen dataclass that encodes to UTF-8 JSON with a ``kind`` field and
+decodes with validation; anything else raises :class:`~shared.errors.DecodeError`. No pickle.
+A chunk's id is derived from what it covers (sample, file, entry range), so a chunk published
+twice, or redelivered, is recognisably the same chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from shared.errors import DecodeError
+
+__all__ = ["ChunkResult", "ChunkTask", "Message", "RunManifest", "chunk_id_for", "decode_message"]
+
+
+def chunk_id_for(sample: str, location: str, entry_start: int, entry_stop: int | None) -> str:
+    """The deterministic id of a chunk: ``<sample>/<file name>:<start>-<stop or end>``."""
+    stop = "end" if entry_stop is None else str(entry_stop)
+    return f"{sample}/{posixpath.basename(location)}:{entry_start}-{stop}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base: JSON encoding with a ``kind`` tag and type-checked decoding."""
+
+    kind: ClassVar[str] = ""
+
+    def encode(self) -> bytes:
+        return json.dumps({"kind": self.kind, **dataclasses.asdict(self)}, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Parse a message of this class.
+
+        Raises:
+            DecodeError: not JSON, another kind, or fields missing or of the wrong type.
+        """
+        message = decode_message(data)
+        if not isinstance(message, cls):
+            msg = f"expected a {cls.kind!r} message, got {message.kind!r}"
+            raise DecodeError(msg)
+        return message
+
+    @classmethod
+    def _from_fields(cls, payload: dict[str, Any]) -> Self:
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in payload:
+                values[f.name] = payload[f.name]
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                msg = f"{cls.kind} message lacks the field {f.name!r}"
+                raise DecodeError(msg)
+        try:
+            message = cls(**values)
+        except TypeError as e:
+            msg = f"{cls.kind} message has malformed fields: {e}"
+            raise DecodeError(msg) from e
+        message._check_types()
+        return message
+
+    def _check_types(self) -> None:
+        for f in dataclasses.fields(self):
+            expected = _TYPE_CHECKS.get(str(f.type))
+            value = getattr(self, f.name)
+            if expected is not None and not expected(value):
+                msg = f"{self.kind} message field {f.name!r} is {value!r}; expected {f.type}"
+                raise DecodeError(msg)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, float)
+
+
+_TYPE_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "int | None": lambda v: v is None or _is_int(v),
+    "float": _is_number,
+    "str | None": lambda v: v is None or isinstance(v, str),
+    "list[float]": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "list[dict[str, Any]]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+    "dict[str, Any]": lambda v: isinstance(v, dict),
+}
+
+
+@dataclass(frozen=True)
+class ChunkTask(Message):
+    """Process entries ``[entry_start, entry_stop)`` of one file (``None``: to the end)."""
+
+    kind: ClassVar[str] = "task"
+    run_id: str
+    sample: str
+    location: str
+    entry_start: int
+    entry_stop: int | None
+    lumi: float
+    #: Applies when ``entry_stop`` is None: process the first int(entries × fraction) entries.
+    fraction: float = 1.0
+    chunk_id: str = ""
+    #: How many times this chunk has been tried already (0 on the first delivery).
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.chunk_id:
+            object.__setattr__(
+                self, "chunk_id", chunk_id_for(self.sample, self.location, self.entry_start, self.entry_stop)
+            )
+
+    def describe(self) -> str:
+        stop = "end" if self.entry_stop is None else self.entry_stop
+        return f"chunk {self.chunk_id} (entries {self.entry_start}–{stop} of {self.location})"
+
+
+@dataclass(frozen=True)
+class RunManifest(Message):
+    """What makes a run complete: its chunks (id, sample, entries) and the settings used."""
+
+    kind: ClassVar[str] = "manifest"
+    run_id: str
+    chunks: list[dict[str, Any]]
+    settings: dict[str, Any]
+    created: float
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return [c["chunk_id"] for c in self.chunks]
+
+
+@dataclass(frozen=True)
+class ChunkResult(Message):
+    """What a worker learned from one chunk: histograms and counts, or the error that stopped it."""
+
+    kind: ClassVar[str] = "result"
+    run_id: str
+    chunk_id: str
+    sample: str
+    events_read: int = 0
+    events_selected: int = 0
+    #: Σw of the selected events over the whole mass range (the event count for data).
+    sumw_total: float = 0.0
+    sumw: list[float] = field(default_factory=list)
+    sumw2: list[float] = field(default_factory=list)
+    binning: list[float] = field(default_factory=list)
+    #: None when the chunk succeeded; otherwise why it failed, naming the file and the range.
+    error: str | None = None
+    attempt: int = 0
+    worker: str = ""
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+_KINDS: dict[str, type[Message]] = {cls.kind: cls for cls in (ChunkTask, RunManifest, ChunkResult)}
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode any message by its ``kind``.
+
+    Raises:
+        DecodeError: the body is not a JSON object of a known kind and schema.
+    """
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        msg = f"message is not JSON: {bytes(data[:60])!r}"
+        raise DecodeError(msg) from e
+    if not isinstance(payload, dict):
+        msg = f"message is JSON but not an object: {bytes(data[:60])!r}"
+        raise DecodeError(msg)
+    kind = payload.pop("kind", None)
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        msg = f"message has unknown kind {kind!r}; expected one of {sorted(_KINDS)}"
+        raise DecodeError(msg)
+    return cls._from_fields(payload)

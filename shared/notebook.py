@@ -1,0 +1,116 @@
+"""A plain, single-process re-implementation of the HZZAnalysis notebook's loop (2020 release).
+
+This is the oracle the tests compare the pipeline against and the baseline the benchmark races:
+it follows the notebook line for line (``tree.iterate``, ``vector`` four-vectors, the two cuts,
+``np.histogram`` over all of a sample's events at once) and deliberately shares no code with
+:mod:`shared.physics`, so that a mistake there cannot hide behind the same mistake here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import uproot
+import vector
+
+from shared.data_vars import Settings, group_of
+from shared.infofile import infos
+
+__all__ = ["NotebookSample", "run_notebook"]
+
+MeV = 0.001
+GeV = 1.0
+
+
+@dataclass
+class NotebookSample:
+    """One sample's outcome: events read and selected, Σw, and the binned Σw and Σw²."""
+
+    events_read: int
+    events_selected: int
+    sumw_total: float
+    sumw: np.ndarray
+    sumw2: np.ndarray
+
+
+def _bin_edges() -> np.ndarray:
+    xmin, xmax, step_size = 80 * GeV, 250 * GeV, 5 * GeV
+    return np.arange(start=xmin, stop=xmax + step_size, step=step_size)
+
+
+def cut_lep_charge(lep_charge: ak.Array) -> ak.Array:
+    # True for events to throw away, as in the notebook
+    return lep_charge[:, 0] + lep_charge[:, 1] + lep_charge[:, 2] + lep_charge[:, 3] != 0
+
+
+def cut_lep_type(lep_type: ak.Array) -> ak.Array:
+    sum_lep_type = lep_type[:, 0] + lep_type[:, 1] + lep_type[:, 2] + lep_type[:, 3]
+    return (sum_lep_type != 44) & (sum_lep_type != 48) & (sum_lep_type != 52)
+
+
+def calc_mllll(lep_pt: ak.Array, lep_eta: ak.Array, lep_phi: ak.Array, lep_E: ak.Array) -> ak.Array:
+    p4 = vector.zip({"pt": lep_pt, "eta": lep_eta, "phi": lep_phi, "E": lep_E})
+    return (p4[:, 0] + p4[:, 1] + p4[:, 2] + p4[:, 3]).M * MeV
+
+
+def get_xsec_weight(sample: str, lumi: float) -> float:
+    info = infos[sample]
+    return (lumi * 1000 * info["xsec"]) / (info["sumw"] * info["red_eff"])
+
+
+def calc_weight(xsec_weight: float, events: ak.Array) -> ak.Array:
+    return (
+        xsec_weight
+        * events.mcWeight
+        * events.scaleFactor_PILEUP
+        * events.scaleFactor_ELE
+        * events.scaleFactor_MUON
+        * events.scaleFactor_LepTRIGGER
+    )
+
+
+def read_file(path: str, sample: str, *, lumi: float, fraction: float) -> tuple[int, np.ndarray, np.ndarray | None]:
+    """The notebook's ``read_file``: (events read, m4ℓ of the selected events, their weights)."""
+    is_data = group_of(sample).is_data
+    variables = ["lep_pt", "lep_eta", "lep_phi", "lep_E", "lep_charge", "lep_type"]
+    if not is_data:
+        variables += ["mcWeight", "scaleFactor_PILEUP", "scaleFactor_ELE", "scaleFactor_MUON", "scaleFactor_LepTRIGGER"]
+    masses, weights, n_in = [], [], 0
+    handler = {"handler": uproot.source.http.HTTPSource} if path.startswith("http") else {}
+    with uproot.open(path, **handler) as file:
+        tree = file["mini"]
+        numevents = tree.num_entries
+        for data in tree.iterate(variables, library="ak", entry_stop=int(numevents * fraction), step_size=1000000):
+            n_in += len(data)
+            data = data[~cut_lep_charge(data["lep_charge"])]
+            data = data[~cut_lep_type(data["lep_type"])]
+            masses.append(ak.to_numpy(calc_mllll(data["lep_pt"], data["lep_eta"], data["lep_phi"], data["lep_E"])))
+            if not is_data:
+                weights.append(ak.to_numpy(calc_weight(get_xsec_weight(sample, lumi), data)))
+    mass = np.concatenate(masses) if masses else np.zeros(0)
+    return n_in, mass, (np.concatenate(weights) if weights else np.zeros(0, np.float32)) if not is_data else None
+
+
+def run_notebook(settings: Settings, samples: Iterable[str] | None = None) -> dict[str, NotebookSample]:
+    """Every sample's outcome, computed the notebook's way, one file after the other."""
+    edges = _bin_edges()
+    outcome: dict[str, NotebookSample] = {}
+    for sample in samples or settings.samples:
+        n_in, mass, weights = read_file(
+            settings.file_location(sample), sample, lumi=settings.lumi, fraction=settings.fraction
+        )
+        if weights is None:
+            counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
+            outcome[sample] = NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
+        else:
+            outcome[sample] = NotebookSample(
+                n_in,
+                len(mass),
+                float(np.sum(weights, dtype=np.float64)),
+                np.histogram(mass, bins=edges, weights=weights)[0],
+                np.histogram(mass, bins=edges, weights=weights**2)[0],
+            )
+    return outcome

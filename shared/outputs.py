@@ -1,0 +1,209 @@
+"""The output folder: ``results.json``, the plot files and the aggregator's checkpoint.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
+so the web page and the user never read half a file. ``docs/results-schema.md`` documents
+``results.json``; :func:`results_document` is its single source.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from shared.data_vars import SAMPLE_GROUPS, group_of
+from shared.errors import ConfigError
+from shared.histograms import histogram_to_json, sum_histograms
+from shared.merging import RunTally
+from shared.plotting import m4l_figure
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "PLOT_FILES",
+    "RESULTS_FILE",
+    "ensure_writable",
+    "load_checkpoint",
+    "results_document",
+    "save_checkpoint",
+    "write_atomic",
+    "write_outputs",
+]
+
+RESULTS_FILE = "results.json"
+CHECKPOINT_FILE = ".checkpoint.json"
+#: The plot in a raster format for the page and a vector format for papers.
+PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
+#: Version of the results.json layout; bump on incompatible changes.
+SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+_VERSIONED = ("hzz-pipeline", "uproot", "awkward", "vector", "numpy", "hist", "matplotlib", "pika")
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create the output folder if needed and check that files can be written in it.
+
+    Raises:
+        ConfigError: naming the folder and the setting to change.
+    """
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        msg = f"output folder {str(path)!r} is not writable ({e.strerror}); set HZZ_OUTPUT_DIR to a writable folder"
+        raise ConfigError(msg) from e
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, Any]:
+    """The ``results.json`` content for the tally as it stands."""
+    now = time.time() if now is None else now
+    counts = tally.tally()
+    end = tally.finished if tally.finished is not None else now
+    elapsed = max(end - tally.started, 1e-9)
+    events_read = sum(s.events_read for s in tally.samples.values())
+    state = "running" if not tally.complete else "complete_with_failures" if tally.failed else "complete"
+
+    chunks_total: dict[str, int] = {}
+    for sample in tally.chunk_samples.values():
+        chunks_total[sample] = chunks_total.get(sample, 0) + 1
+    samples = {}
+    for name, s in tally.samples.items():
+        samples[name] = {
+            "group": group_of(name).label,
+            "is_data": group_of(name).is_data,
+            "chunks_total": chunks_total.get(name, 0),
+            "chunks_done": sum(1 for c in tally.done if tally.chunk_samples[c] == name),
+            "chunks_failed": sum(1 for f in tally.failed.values() if f["sample"] == name),
+            "events_read": s.events_read,
+            "events_selected": s.events_selected,
+            "weighted_yield": s.sumw_total,
+            **histogram_to_json(s.histogram),
+        }
+    groups = {}
+    data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
+    for group in SAMPLE_GROUPS:
+        members = [name for name in group.samples if name in tally.samples]
+        if not members:
+            continue
+        h = sum_histograms((tally.samples[m].histogram for m in members), tally.binning)
+        groups[group.label] = {
+            "color": group.color,
+            "is_data": group.is_data,
+            "is_signal": group.is_signal,
+            "samples": members,
+            "events_read": sum(tally.samples[m].events_read for m in members),
+            "events_selected": sum(tally.samples[m].events_selected for m in members),
+            "weighted_yield": sum(tally.samples[m].sumw_total for m in members),
+            **histogram_to_json(h),
+        }
+        if group.is_data:
+            bins = [round(v) for v in h.values()]
+            data = {"events_selected": groups[group.label]["events_selected"], "in_range": sum(bins), "counts": bins}
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": tally.run_id,
+        "state": state,
+        "started_at": _iso(tally.started),
+        "updated_at": _iso(now),
+        "finished_at": _iso(tally.finished),
+        "elapsed_seconds": round(elapsed, 3),
+        "events_per_second": round(events_read / elapsed, 1),
+        "tally": counts,
+        "failed_chunks": sorted(tally.failed.values(), key=lambda f: f["chunk_id"]),
+        "events": {"read": events_read, "selected": sum(s.events_selected for s in tally.samples.values())},
+        "binning": {
+            "bins": tally.binning.bins,
+            "low": tally.binning.low,
+            "high": tally.binning.high,
+            "width": tally.binning.width,
+            "edges": tally.binning.edges.tolist(),
+        },
+        "samples": samples,
+        "groups": groups,
+        "data": data,
+        "plot": dict(PLOT_FILES),
+        "settings": tally.manifest.settings,
+        "versions": _versions(),
+    }
+
+
+def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
+    """Draw the plot and write it and ``results.json`` (plot first, so the page never links a
+    plot that is not there yet). Returns the results document."""
+    document = results_document(tally)
+    settings = tally.manifest.settings
+    counts = document["tally"]
+    note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
+    figure = m4l_figure(
+        {name: s.histogram for name, s in tally.samples.items()},
+        lumi=float(settings["lumi"]),
+        fraction=float(settings["fraction"]),
+        binning=tally.binning,
+        note=note,
+    )
+    for fmt, name in PLOT_FILES.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, dpi=150)
+        write_atomic(folder / name, buffer.getvalue())
+    write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1).encode())
+    return document
+
+
+def save_checkpoint(folder: Path, tally: RunTally) -> None:
+    write_atomic(folder / CHECKPOINT_FILE, json.dumps(tally.to_checkpoint()).encode())
+
+
+def load_checkpoint(folder: Path) -> RunTally | None:
+    """The tally saved by a previous aggregator, or None if there is none (or it is unreadable)."""
+    path = folder / CHECKPOINT_FILE
+    try:
+        return RunTally.from_checkpoint(json.loads(path.read_bytes()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as e:
+        # A damaged checkpoint must not stop the service; the durable queue still holds
+        # every unacknowledged result, and acknowledged ones are re-sent by a re-run.
+        path.rename(path.with_suffix(f".damaged-{int(time.time())}"))
+        log.error("checkpoint %s unreadable (%s); starting empty", path, e)
+        return None

@@ -1,0 +1,33 @@
+"""The retry policy, as pure functions: exponential backoff with jitter and a limit.
+
+Used for reconnecting to the broker and for chunks that fail transiently. Jitter spreads out
+workers that failed together (say, when the file server blinked), so they do not all come
+back at the same instant.
+"""
+
+from __future__ import annotations
+
+import random
+
+__all__ = ["backoff_seconds", "should_retry"]
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 30.0, jitter: float = 0.25) -> float:
+    """Seconds to wait before try number ``attempt + 1``: ``base·2^attempt`` (capped) ± jitter.
+
+    Args:
+        attempt: tries made so far, from 0.
+        base: the first delay.
+        cap: the longest delay.
+        jitter: relative spread, e.g. 0.25 for ±25 %.
+
+    Returns:
+        float: a delay in seconds, never negative.
+    """
+    delay = min(cap, base * 2 ** max(0, attempt))
+    return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
+
+
+def should_retry(attempt: int, max_retries: int) -> bool:
+    """Whether a chunk that failed on try ``attempt`` (from 0) gets another try."""
+    return attempt < max_retries

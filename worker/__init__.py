@@ -1,0 +1,1 @@
+"""The worker: turns chunk tasks into histogram results."""
