@@ -75,13 +75,16 @@ def fill_histogram(mass: np.ndarray, weights: np.ndarray | None = None, binning:
         binning: the axis.
 
     Returns:
-        hist.Hist: Σw per bin and Σw² per bin (squares taken in the weights' own dtype, as the
-        notebook's ``weights**2``).
+        hist.Hist: Σw per bin and Σw² per bin.
     """
     edges = binning.edges
     if weights is None:
         counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
         return _with_values(binning, counts, counts.copy())
+    # np.histogram sums in the weights' dtype: float32 weights would give float32 sums whose
+    # rounding (~1e-7) depends on how events are split into chunks. Summing in float64 makes
+    # the result independent of the chunking to ~1e-15.
+    weights = np.asarray(weights, dtype=np.float64)
     sumw = np.histogram(mass, bins=edges, weights=weights)[0]
     sumw2 = np.histogram(mass, bins=edges, weights=weights**2)[0]
     return _with_values(binning, sumw, sumw2)

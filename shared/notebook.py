@@ -106,6 +106,9 @@ def run_notebook(settings: Settings, samples: Iterable[str] | None = None) -> di
             counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
             outcome[sample] = NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
         else:
+            # The one departure from the notebook: np.histogram would sum these float32 weights
+            # in float32 (~1e-7 rounding); the pipeline and this reference both sum in float64.
+            weights = weights.astype(np.float64)
             outcome[sample] = NotebookSample(
                 n_in,
                 len(mass),

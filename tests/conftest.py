@@ -1,0 +1,72 @@
+"""Fixtures shared by the suite: real ROOT files, generated datasets and a real RabbitMQ.
+
+The broker fixture talks to a real RabbitMQ (``HZZ_TEST_BROKER_URL``, by default the local one
+on 127.0.0.1:5672). Without one it skips on a developer's machine and fails in CI (``CI`` set),
+so a green CI always means the broker tests ran. Each test gets its own queue prefix and its
+queues are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.messaging import QueueNames, RabbitMQTransport, broker_answers
+
+#: The two real files of the 2020 release shipped with the project's shared folder.
+REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"
+REAL_SAMPLES = ("data_A", "data_B")
+BROKER_URL = os.environ.get("HZZ_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def copy_real_data(folder: Path) -> Path:
+    """Lay the real data files out like the server (``Data/<name>.4lep.root``) in ``folder``."""
+    if not REAL_DATA_DIR.is_dir():
+        pytest.skip(f"the real ATLAS files are not at {REAL_DATA_DIR}")
+    (folder / "Data").mkdir(parents=True, exist_ok=True)
+    for sample in REAL_SAMPLES:
+        shutil.copyfile(REAL_DATA_DIR / f"{sample}.4lep.root", folder / "Data" / f"{sample}.4lep.root")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding copies of the real data_A and data_B files in the server's layout."""
+    return copy_real_data(tmp_path_factory.mktemp("real"))
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every sample of the release, generated small (a few thousand events each), plus the real data files."""
+    from shared.samplegen import REAL_ENTRIES, generate_dataset
+
+    folder = tmp_path_factory.mktemp("small")
+    counts = {sample: min(n, 3000) for sample, n in REAL_ENTRIES.items()}
+    generate_dataset(folder, events=counts, seed=7)
+    return copy_real_data(folder)
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """The URL of a RabbitMQ that answers; skip (locally) or fail (in CI) without one."""
+    if broker_answers(BROKER_URL):
+        return BROKER_URL
+    msg = f"no RabbitMQ answers at {BROKER_URL} (set HZZ_TEST_BROKER_URL, or start one: rabbitmq-server -detached)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture
+def queue_prefix(broker_url: str) -> Iterator[str]:
+    """A queue prefix of this test alone; its queues are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    transport = RabbitMQTransport(broker_url, QueueNames(prefix))
+    transport.delete_queues()
+    transport.close()

@@ -1,0 +1,146 @@
+"""The whole pipeline on one machine equals the notebook, whatever the chunking, workers and transport.
+
+Given files (the real data files and generated MC files of every sample), when the one-machine
+run processes them with either transport, several chunk sizes and worker counts, then the
+merged histograms equal the plain single-process notebook's: counts exactly, weighted sums to
+1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hzz.local import run_local
+from shared.data_vars import Settings
+from shared.notebook import NotebookSample, run_notebook
+
+#: The bins of the real data_A + data_B files from 80 GeV in 5 GeV steps (the reference's numbers).
+PUBLISHED_AB_COUNTS = [2, 4, 9, 0, 1, 3, 3, 0, 6, 1, 2, 1, 2, 2, 0, 0, 2, 2, 3, 0, 1, 3, 2, 4, 3, 3, 2, 3, 1, 1, 0, 1, 3, 5]
+
+
+def assert_equals_notebook(results: dict[str, Any], expected: dict[str, NotebookSample]) -> None:
+    assert results["state"] == "complete", results["failed_chunks"]
+    assert set(results["samples"]) == set(expected)
+    for sample, nb in expected.items():
+        got = results["samples"][sample]
+        assert got["events_read"] == nb.events_read, sample
+        assert got["events_selected"] == nb.events_selected, sample
+        np.testing.assert_allclose(got["sumw"], nb.sumw, rtol=1e-9, atol=0, err_msg=sample)
+        np.testing.assert_allclose(got["sumw2"], nb.sumw2, rtol=1e-9, atol=0, err_msg=sample)
+        assert got["weighted_yield"] == pytest.approx(nb.sumw_total, rel=1e-9, abs=0)
+        if got["is_data"]:
+            assert got["sumw"] == nb.sumw.tolist()  # counts: exactly
+
+
+@pytest.fixture(scope="module")
+def small_notebook(small_dataset: Path) -> dict[str, NotebookSample]:
+    return run_notebook(Settings(dataset=str(small_dataset)))
+
+
+def test_the_real_files_give_the_published_selection_and_bins(real_dataset: Path, tmp_path: Path) -> None:
+    settings = Settings(dataset=str(real_dataset), samples=("data_A", "data_B"), output_dir=str(tmp_path), workers=2)
+
+    results = run_local(settings, transport="embedded", progress=False)
+
+    assert results["samples"]["data_A"]["events_selected"] == 27
+    assert results["samples"]["data_B"]["events_selected"] == 86
+    assert results["data"] == {"events_selected": 113, "in_range": 75, "counts": PUBLISHED_AB_COUNTS}
+
+
+@pytest.mark.parametrize(("chunk_size", "workers"), [(1000, 1), (777, 2), (100_000, 2)])
+def test_the_embedded_pipeline_equals_the_notebook(
+    small_dataset: Path, small_notebook: dict[str, NotebookSample], tmp_path: Path, chunk_size: int, workers: int
+) -> None:
+    settings = Settings(dataset=str(small_dataset), chunk_size=chunk_size, workers=workers, output_dir=str(tmp_path))
+
+    results = run_local(settings, transport="embedded", progress=False)
+
+    assert_equals_notebook(results, small_notebook)
+    assert results["tally"]["done"] == results["tally"]["total"]
+
+
+@pytest.mark.parametrize(("chunk_size", "workers"), [(500, 2), (100_000, 1)])
+def test_the_rabbitmq_pipeline_equals_the_notebook(
+    small_dataset: Path,
+    small_notebook: dict[str, NotebookSample],
+    tmp_path: Path,
+    queue_prefix: str,
+    broker_url: str,
+    chunk_size: int,
+    workers: int,
+) -> None:
+    settings = Settings(
+        dataset=str(small_dataset),
+        chunk_size=chunk_size,
+        workers=workers,
+        output_dir=str(tmp_path),
+        broker_url=broker_url,
+        queue_prefix=queue_prefix,
+    )
+
+    results = run_local(settings, transport="rabbitmq", progress=False)
+
+    assert_equals_notebook(results, small_notebook)
+
+
+def test_the_output_folder_holds_the_plot_and_the_documented_results(real_dataset: Path, tmp_path: Path) -> None:
+    settings = Settings(dataset=str(real_dataset), samples=("data_A", "data_B"), output_dir=str(tmp_path), workers=1)
+
+    run_local(settings, transport="embedded", progress=False)
+
+    assert (tmp_path / "hzz_m4l.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in (tmp_path / "hzz_m4l.svg").read_bytes()[:500]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("run_id", "state", "tally", "failed_chunks", "events", "binning", "samples", "groups", "data"):
+        assert key in results
+    assert results["settings"]["samples"] == ["data_A", "data_B"]
+    assert results["versions"]["uproot"]
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file is left behind"
+
+
+def test_a_fraction_processes_the_first_part_of_each_file(real_dataset: Path, tmp_path: Path) -> None:
+    settings = Settings(
+        dataset=str(real_dataset), samples=("data_B",), fraction=0.5, chunk_size=20, output_dir=str(tmp_path)
+    )
+
+    results = run_local(settings, transport="embedded", progress=False)
+
+    assert results["samples"]["data_B"]["events_read"] == 78
+    assert results["samples"]["data_B"]["events_selected"] == run_notebook(settings)["data_B"].events_selected
+
+
+def test_bad_files_fail_their_chunks_by_name_and_the_run_still_completes(real_dataset: Path, tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    (dataset / "Data").mkdir(parents=True)
+    (dataset / "MC").mkdir()
+    (dataset / "Data" / "data_A.4lep.root").write_bytes((real_dataset / "Data" / "data_A.4lep.root").read_bytes())
+    (dataset / "Data" / "data_B.4lep.root").write_text("this is not a ROOT file\n")
+    settings = Settings(
+        dataset=str(dataset), samples=("data_A", "data_B", "data_C"), output_dir=str(tmp_path / "out"), workers=2
+    )
+
+    results = run_local(settings, transport="embedded", progress=False)
+
+    assert results["state"] == "complete_with_failures"
+    assert results["tally"] == {"total": 3, "done": 1, "failed": 2, "pending": 0}
+    errors = {f["sample"]: f["error"] for f in results["failed_chunks"]}
+    assert "data_B.4lep.root" in errors["data_B"]
+    assert "data_C.4lep.root" in errors["data_C"] and "FileNotFoundError" in errors["data_C"]
+    assert results["samples"]["data_A"]["events_selected"] == 27
+
+
+def test_an_unreachable_url_fails_its_chunks_without_hanging(tmp_path: Path) -> None:
+    settings = Settings(
+        dataset="http://127.0.0.1:9/atlas/", samples=("data_A",), output_dir=str(tmp_path), max_retries=0
+    )
+
+    results = run_local(settings, transport="embedded", progress=False)
+
+    assert results["state"] == "complete_with_failures"
+    [failure] = results["failed_chunks"]
+    assert "http://127.0.0.1:9/atlas/Data/data_A.4lep.root" in failure["error"]
