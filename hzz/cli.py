@@ -121,16 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     gen = subparsers.add_parser("generate", help="write synthetic files in the 2020 schema", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate"]:
+        # The generator has its own options; argparse would not pass "--out …" through.
+        from shared.samplegen import main as generate_main
+
+        return generate_main(argv[1:])
     args = parser.parse_args(argv)
     configure_logging("hzz")
     logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.command == "run":
             return _run(args)
-        if args.command == "generate":
-            from shared.samplegen import main as generate_main
-
-            return generate_main(args.rest)
         print(settings_table())
         return 0
     except HZZError as e:
