@@ -213,7 +213,8 @@ def _parse(f: dataclasses.Field[Any], raw: str, name: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError as e:
-        msg = f"{name}={raw!r} is not a {kind}; set it to a number or unset it"
+        expected = "a whole number" if kind == "int" else "a number"
+        msg = f"setting {f.name} ({name}) is {raw!r}, not {expected}; set it to {expected} or unset it"
         raise ConfigError(msg) from e
     if kind.startswith("tuple"):
         return _split_samples(raw)

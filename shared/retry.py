@@ -24,7 +24,8 @@ def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 30.0, jitte
     Returns:
         float: a delay in seconds, never negative.
     """
-    delay = min(cap, base * 2 ** max(0, attempt))
+    # Bound the exponent: 2**64 × base is past any sensible cap, and 2**1024 no longer fits a float.
+    delay = min(cap, base * 2 ** min(max(0, attempt), 64))
     return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
 
 

@@ -20,7 +20,42 @@ from shared.data_vars import Settings
 from shared.notebook import NotebookSample, run_notebook
 
 #: The bins of the real data_A + data_B files from 80 GeV in 5 GeV steps (the reference's numbers).
-PUBLISHED_AB_COUNTS = [2, 4, 9, 0, 1, 3, 3, 0, 6, 1, 2, 1, 2, 2, 0, 0, 2, 2, 3, 0, 1, 3, 2, 4, 3, 3, 2, 3, 1, 1, 0, 1, 3, 5]
+PUBLISHED_AB_COUNTS = [
+    2,
+    4,
+    9,
+    0,
+    1,
+    3,
+    3,
+    0,
+    6,
+    1,
+    2,
+    1,
+    2,
+    2,
+    0,
+    0,
+    2,
+    2,
+    3,
+    0,
+    1,
+    3,
+    2,
+    4,
+    3,
+    3,
+    2,
+    3,
+    1,
+    1,
+    0,
+    1,
+    3,
+    5,
+]
 
 
 def assert_equals_notebook(results: dict[str, Any], expected: dict[str, NotebookSample]) -> None:
