@@ -1,4 +1,4 @@
-"""``hzz``: run the pipeline on this machine, generate sample files, show the settings.
+"""``hzz``: run the pipeline on this machine, requeue failed chunks, generate sample files, show the settings.
 
 Every option of ``hzz run`` overrides the ``HZZ_…`` variable of the same name (see
 ``hzz settings``).
@@ -49,7 +49,38 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="also serve the results page on this port (default 8080) until Ctrl-C",
     )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-run only the failed chunks of the run in the output folder, then merge them into it",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _requeue_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "requeue-failed",
+        help="publish the failed chunks of the run in the output folder again, for running workers and aggregator",
+    )
+    p.add_argument("--output-dir", help="the aggregator's output folder (holds the run's checkpoint)")
+    p.add_argument("--broker-url", help="RabbitMQ URL")
+    p.add_argument("--queue-prefix", help="prefix of the queue names")
+
+
+def _requeue(args: argparse.Namespace) -> int:
+    from producer.main import load_run, requeue_failed
+    from shared.messaging import QueueNames, RabbitMQTransport
+
+    overrides = {key: getattr(args, key) for key in ("output_dir", "broker_url", "queue_prefix")}
+    settings = Settings.from_env(**overrides)
+    tally = load_run(settings.output_dir)
+    transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix)).connect()
+    tasks = requeue_failed(tally, transport)
+    transport.close()
+    print(f"run {tally.run_id}: requeued {len(tasks)} failed chunks on {settings.queue_prefix}.tasks")
+    for task in tasks:
+        print(f"  {task.chunk_id}")
+    return 0
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
@@ -81,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings_from(args)
     server = _start_server(settings.output_dir, args.serve) if args.serve else None
-    results = run_local(settings, transport=args.transport, progress=not args.quiet)
+    results = run_local(settings, transport=args.transport, progress=not args.quiet, retry_failed=args.retry_failed)
     out = Path(settings.output_dir)
     tally = results["tally"]
     print(
@@ -118,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hzz", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _run_parser(subparsers)
+    _requeue_parser(subparsers)
     gen = subparsers.add_parser("generate", help="write synthetic files in the 2020 schema", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
@@ -133,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "requeue-failed":
+            return _requeue(args)
         print(settings_table())
         return 0
     except HZZError as e:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from aggregator.main import Aggregator, run_aggregator
-from producer.main import publish_run
+from producer.main import load_run, publish_run, requeue_failed
 from shared.data_vars import Settings
 from shared.errors import BrokerUnavailable, HZZError
 from shared.logs import configure_logging
@@ -70,6 +70,7 @@ def run_local(
     transport: TransportChoice = "auto",
     progress: bool = True,
     worker_log_level: str = "WARNING",
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on this machine and return the results document.
 
@@ -78,13 +79,21 @@ def run_local(
         transport: "auto", "rabbitmq" or "embedded".
         progress: show a progress bar (chunks, events/s).
         worker_log_level: log level of the worker processes.
+        retry_failed: instead of a new run, re-run the failed chunks of the run checkpointed in
+            the output folder and merge them into it (the aggregator resumes from the checkpoint).
 
     Raises:
         HZZError: bad settings, an unwritable output folder, an unreachable broker, or a worker
             that died where its chunk cannot be recovered.
     """
-    settings = settings.with_new_run_id()
     output_dir = ensure_writable(settings.output_dir)
+    retry = load_run(output_dir) if retry_failed else None
+    if retry is not None:
+        if not retry.failed:
+            log.warning("run %s in %s has no failed chunk to retry", retry.run_id, output_dir)
+            return json.loads((output_dir / RESULTS_FILE).read_text())
+        settings = settings.replace(run_id=retry.run_id)
+    settings = settings.with_new_run_id()
     kind = choose_transport(settings, transport)
     names = QueueNames(settings.queue_prefix)
     context = multiprocessing.get_context("spawn")
@@ -97,6 +106,8 @@ def run_local(
             shared_transport = RabbitMQTransport(settings.broker_url, names)
 
         aggregator = Aggregator(output_dir, refresh_seconds=settings.refresh_seconds, expected_run=settings.run_id)
+        if retry is not None:
+            aggregator.reopen(sorted(retry.failed))  # the run is pending again until they are in
         aggregator_stop = threading.Event()
         aggregator_thread = threading.Thread(
             target=run_aggregator,
@@ -124,9 +135,13 @@ def run_local(
         stack.callback(_stop_workers, workers, worker_stop)
 
         producer_transport = _clone(shared_transport)
-        manifest = publish_run(settings, producer_transport, progress=progress)
+        if retry is not None:
+            requeue_failed(retry, producer_transport)
+            total = len(retry.manifest.chunks)
+        else:
+            total = len(publish_run(settings, producer_transport, progress=progress).chunks)
         producer_transport.close()
-        _follow(aggregator, len(manifest.chunks), workers, kind, start_worker, progress=progress)
+        _follow(aggregator, total, workers, kind, start_worker, progress=progress)
 
     return json.loads((output_dir / RESULTS_FILE).read_text())
 

@@ -1,23 +1,36 @@
-"""Publish a run: the manifest first, then one persistent task per chunk (``python -m producer``)."""
+"""Publish a run: the manifest first, then one persistent task per chunk (``python -m producer``).
+
+``python -m producer --requeue-failed`` publishes instead the failed chunks of the run whose
+checkpoint is in ``HZZ_OUTPUT_DIR`` again (after the network came back, say): a requeue notice
+that makes the aggregator wait for them, then their tasks with attempt 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
+from pathlib import Path
 
 from tqdm import tqdm
 
 from shared.chunking import plan_run
 from shared.data_vars import Settings
-from shared.errors import HZZError
+from shared.errors import ConfigError, HZZError
 from shared.logs import configure_logging
-from shared.messages import RunManifest
+from shared.merging import RunTally
+from shared.messages import ChunkTask, RunManifest
 from shared.messaging import QueueNames, RabbitMQTransport, Transport
+from shared.outputs import CHECKPOINT_FILE
 
-__all__ = ["main", "publish_run"]
+__all__ = ["failed_tasks", "load_run", "main", "publish_run", "requeue_failed"]
 
 log = logging.getLogger(__name__)
+
+#: Settings key of a requeue notice; the aggregator's ``REQUEUE_KEY`` (services do not import each other).
+REQUEUE_KEY = "requeue_failed"
 
 
 def publish_run(settings: Settings, transport: Transport, *, progress: bool = False) -> RunManifest:
@@ -42,14 +55,91 @@ def publish_run(settings: Settings, transport: Transport, *, progress: bool = Fa
     return manifest
 
 
+def load_run(output_dir: str | Path) -> RunTally:
+    """The run checkpointed by the aggregator in ``output_dir`` (read only).
+
+    Raises:
+        ConfigError: there is no readable checkpoint there.
+    """
+    path = Path(output_dir) / CHECKPOINT_FILE
+    try:
+        return RunTally.from_checkpoint(json.loads(path.read_bytes()))
+    except FileNotFoundError as e:
+        msg = f"no run checkpoint at {path}; set HZZ_OUTPUT_DIR (--output-dir) to the aggregator's output folder"
+        raise ConfigError(msg) from e
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        msg = f"the run checkpoint {path} is unreadable ({type(e).__name__}: {e})"
+        raise ConfigError(msg) from e
+
+
+def failed_tasks(tally: RunTally) -> list[ChunkTask]:
+    """The tasks of the run's failed chunks, as the producer first published them (attempt 0).
+
+    Raises:
+        ConfigError: a failed chunk that the manifest cannot rebuild.
+    """
+    recorded = tally.manifest.settings
+    settings = Settings(dataset=recorded["dataset"], lumi=float(recorded["lumi"]), fraction=float(recorded["fraction"]))
+    chunks = {c["chunk_id"]: c for c in tally.manifest.chunks}
+    tasks = []
+    for chunk_id in sorted(tally.failed):
+        chunk = chunks[chunk_id]
+        location = chunk.get("location") or settings.file_location(chunk["sample"])
+        task = ChunkTask(
+            tally.run_id,
+            chunk["sample"],
+            location,
+            chunk["entry_start"],
+            chunk["entry_stop"],
+            settings.lumi,
+            fraction=settings.fraction,
+        )
+        if task.chunk_id != chunk_id:
+            msg = f"chunk {chunk_id} of run {tally.run_id} rebuilds as {task.chunk_id}; the dataset setting changed?"
+            raise ConfigError(msg)
+        tasks.append(task)
+    return tasks
+
+
+def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:
+    """Publish a requeue notice and the tasks of the run's failed chunks.
+
+    Returns:
+        list[ChunkTask]: the tasks published (none if nothing failed).
+    """
+    tasks = failed_tasks(tally)
+    if not tasks:
+        log.info("run %s has no failed chunk to requeue", tally.run_id)
+        return tasks
+    ids = {t.chunk_id for t in tasks}
+    notice = RunManifest(
+        run_id=tally.run_id,
+        chunks=[c for c in tally.manifest.chunks if c["chunk_id"] in ids],
+        settings={REQUEUE_KEY: True},
+        created=time.time(),
+    )
+    transport.publish(transport.names.results, notice.encode())
+    for task in tasks:
+        transport.publish(transport.names.tasks, task.encode())
+    log.info("run %s: requeued %d failed chunks", tally.run_id, len(tasks))
+    return tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m producer", description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--requeue-failed", action="store_true", help="requeue the failed chunks of the run in HZZ_OUTPUT_DIR"
+    )
+    args = parser.parse_args(argv)
     configure_logging("producer")
     try:
         settings = Settings.from_env().with_new_run_id()
-        transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix))
-        publish_run(settings, transport, progress=sys.stderr.isatty())
+        tally = load_run(settings.output_dir) if args.requeue_failed else None
+        transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix)).connect()
+        if tally is not None:
+            requeue_failed(tally, transport)
+        else:
+            publish_run(settings, transport, progress=sys.stderr.isatty())
         transport.close()
     except HZZError as e:
         log.error("%s", e)

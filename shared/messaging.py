@@ -6,7 +6,15 @@ delivers one message at a time to ``handle``, which returns the messages to send
 published and confirmed *before* the delivery is acknowledged, so a crash at any moment
 leaves the work either not done or done and handed on (at least once; the aggregator drops
 duplicates). A ``handle`` that raises sends the message to the dead-letter queue with the
-error: a bad message never crashes a service nor loops forever.
+error in the :data:`ERROR_HEADER` header: a bad message never crashes a service nor loops
+forever. A handler that raises :class:`RetryLater` (its own fault, say a full disk) keeps the
+message and is called again after a backoff.
+
+On RabbitMQ the tasks and results queues are quorum queues that dead-letter into
+``<prefix>.dead`` by themselves (``x-dead-letter-exchange``), for a ``basic_nack`` without
+requeue and for a message delivered more than :data:`DELIVERY_LIMIT` times (the broker's own
+poison guard). Before that, at :data:`POISON_DELIVERIES`, the consumer stops calling the handler
+and calls ``give_up`` instead, so the worker can still record the chunk as failed.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import queue as queue_module
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing.managers import SyncManager
 from pathlib import Path
@@ -30,25 +38,44 @@ from shared.errors import BrokerUnavailable
 from shared.retry import backoff_seconds
 
 __all__ = [
+    "ERROR_HEADER",
     "HEARTBEAT_FILE",
     "EmbeddedTransport",
     "Outgoing",
     "QueueNames",
     "RabbitMQTransport",
+    "RetryLater",
     "Transport",
     "broker_answers",
+    "dead_letter",
 ]
 
 log = logging.getLogger(__name__)
+# pika's adapters log every failed connection attempt at ERROR with a traceback; this module
+# reports each attempt itself in one line, and the final failure as BrokerUnavailable.
+logging.getLogger("pika.adapters").setLevel(logging.CRITICAL)
 
 #: Touched while a consumer is healthy; Kubernetes' exec liveness probe checks its age.
 HEARTBEAT_FILE = Path("/tmp/hzz-heartbeat")
 #: How long a consumer waits for a message before it checks its stop flag again.
 POLL_SECONDS = 0.5
-#: Connection attempts before a service gives up on the broker (with backoff between).
+#: Connection attempts (with backoff, about 30 s in all) before the broker counts as unreachable.
 CONNECT_ATTEMPTS = 8
+#: Publish attempts, each after a reconnection, before a publish gives up.
+PUBLISH_ATTEMPTS = 3
 #: Header carrying the error that sent a message to the dead-letter queue.
 ERROR_HEADER = "x-hzz-error"
+#: Header naming the queue a dead letter came from.
+SOURCE_HEADER = "x-hzz-source-queue"
+#: Earlier deliveries (never acknowledged: the consumer died or was stopped) after which the
+#: consumer gives up on a message instead of trying it again. A returned message is delivered
+#: first, so a storm of unrelated kills can hit one chunk several times: keep a margin.
+POISON_DELIVERIES = 10
+#: The broker dead-letters a message returned more often than this (quorum ``x-delivery-limit``):
+#: the last line of defence when even giving up fails.
+DELIVERY_LIMIT = 20
+#: Seconds a connection may stay blocked by the broker (memory or disk alarm) before it is dropped.
+BLOCKED_TIMEOUT_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -82,8 +109,14 @@ class Outgoing:
     headers: Mapping[str, Any] = field(default_factory=dict)
 
 
+class RetryLater(Exception):  # an instruction to the transport, not a fault of the message
+    """Raised by a handler whose own resources failed: keep the message, call again after a backoff."""
+
+
 #: Turns one delivered body into the messages to publish; raising dead-letters the body.
 Handler = Callable[[bytes], Iterable[Outgoing]]
+#: Called instead of the handler for a message that keeps killing its consumer: (body, reason).
+GiveUp = Callable[[bytes, str], Iterable[Outgoing]]
 
 
 class Transport(Protocol):
@@ -91,7 +124,7 @@ class Transport(Protocol):
 
     def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None: ...
 
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event) -> None: ...
+    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -101,69 +134,157 @@ def touch_heartbeat(path: Path = HEARTBEAT_FILE) -> None:
         path.touch()
 
 
-def _dead_letter(queue: str, body: bytes, error: BaseException, dead: str) -> Outgoing:
-    reason = f"{type(error).__name__}: {error}"
+def dead_letter(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
+    """The copy of ``body`` from ``queue`` for the dead-letter queue, with why it landed there."""
+    return Outgoing(dead, body, {ERROR_HEADER: reason[:2000], SOURCE_HEADER: queue})
+
+
+def _dead_letter_logged(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
     log.warning("message from %r dead-lettered: %s", queue, reason)
-    return Outgoing(dead, body, {ERROR_HEADER: reason[:2000], "x-hzz-source-queue": queue})
+    return dead_letter(queue, body, reason, dead)
 
 
-def _outputs_or_dead_letter(handle: Handler, queue: str, body: bytes, dead: str) -> list[Outgoing]:
-    try:
-        return list(handle(body))
-    except Exception as e:
-        return [_dead_letter(queue, body, e, dead)]
+def _handle(handle: Handler, queue: str, body: bytes, dead: str, stop: threading.Event) -> list[Outgoing] | None:
+    """The handler's outputs, or a dead letter if it raised; None: put the message back (stopping)."""
+    attempt = 0
+    while True:
+        try:
+            return list(handle(body))
+        except RetryLater as e:
+            delay = backoff_seconds(attempt, base=1.0, cap=30.0)
+            attempt += 1
+            log.warning("message from %r kept: %s; trying again in %.1f s", queue, e, delay)
+            if stop.wait(delay):
+                return None
+        except Exception as e:
+            return [_dead_letter_logged(queue, body, f"{type(e).__name__}: {e}", dead)]
+
+
+def _give_up(give_up: GiveUp | None, queue: str, body: bytes, reason: str, dead: str) -> list[Outgoing]:
+    if give_up is not None:
+        try:
+            return list(give_up(body, reason))
+        except Exception as e:
+            reason = f"{reason}; giving up failed too: {type(e).__name__}: {e}"
+    return [_dead_letter_logged(queue, body, reason, dead)]
 
 
 class RabbitMQTransport:
-    """Durable quorum queues, persistent messages, publisher confirms, manual acks, reconnects."""
+    """Durable quorum queues, persistent messages, publisher confirms, manual acks, reconnects.
 
-    def __init__(self, url: str, names: QueueNames) -> None:
+    Args:
+        url: the broker's ``amqp://`` URL (``HZZ_BROKER_URL``).
+        names: the queues.
+        connect_attempts: tries per (re)connection before :class:`BrokerUnavailable`
+            (default :data:`CONNECT_ATTEMPTS`).
+    """
+
+    def __init__(self, url: str, names: QueueNames, *, connect_attempts: int | None = None) -> None:
         self.url = url
         self.names = names
+        self.connect_attempts = CONNECT_ATTEMPTS if connect_attempts is None else connect_attempts
         self._connection: pika.BlockingConnection | None = None
         self._channel: Any = None
+        self._stop: threading.Event | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
 
     def __getstate__(self) -> dict[str, Any]:
         # A transport handed to a child process opens its own connection there.
-        return {"url": self.url, "names": self.names}
+        return {"url": self.url, "names": self.names, "connect_attempts": self.connect_attempts}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["names"])  # type: ignore[misc]
+        self.__init__(state["url"], state["names"], connect_attempts=state["connect_attempts"])  # type: ignore[misc]
+
+    def connect(self, *, stop: threading.Event | None = None) -> RabbitMQTransport:
+        """Connect and declare the queues now, so that a wrong URL is refused at start.
+
+        Args:
+            stop: when set (a signal), waiting for the broker ends at once.
+
+        Raises:
+            BrokerUnavailable: naming host:port and ``HZZ_BROKER_URL``.
+        """
+        self._stop = stop
+        self.channel()
+        return self
 
     def channel(self) -> Any:
         """The open channel, connecting (with backoff) and declaring the queues if needed.
 
         Raises:
-            BrokerUnavailable: no connection after :data:`CONNECT_ATTEMPTS` tries.
+            BrokerUnavailable: no connection after ``connect_attempts`` tries, refused
+                credentials, or the consumer was told to stop while waiting.
         """
         if self._channel is not None and self._channel.is_open:
             return self._channel
         self._drop_connection()
-        last_error: BaseException | None = None
-        for attempt in range(CONNECT_ATTEMPTS):
+        error: BaseException | None = None
+        for attempt in range(self.connect_attempts):
             try:
-                self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
-                self._channel = self._connection.channel()
-                self._channel.confirm_delivery()
-                for name in self.names.all():
-                    self._declare(name)
-                return self._channel
-            except (pika.exceptions.AMQPError, OSError) as e:
-                last_error = e
+                return self._connect_once()
+            except _REFUSED as e:  # waiting will not help: say what to fix
                 self._drop_connection()
-                delay = backoff_seconds(attempt, base=0.5, cap=8.0)
-                log.warning("broker %s not reachable (%s); retrying in %.1f s", self._safe_url(), e, delay)
-                time.sleep(delay)
-        msg = f"RabbitMQ at {self._safe_url()} unreachable after {CONNECT_ATTEMPTS} attempts: {last_error}"
+                msg = (
+                    f"RabbitMQ at {self.address} refused the user of HZZ_BROKER_URL ({_describe(e)}); "
+                    "fix the credentials or the vhost"
+                )
+                raise BrokerUnavailable(msg) from e
+            except (pika.exceptions.AMQPError, OSError) as e:
+                error = e
+                self._drop_connection()
+                if attempt + 1 < self.connect_attempts:
+                    delay = backoff_seconds(attempt, base=0.5, cap=8.0)
+                    log.warning("broker %s not reachable (%s); retrying in %.1f s", self.address, _describe(e), delay)
+                    self._pause(delay)
+                if self._stop is not None and self._stop.is_set():
+                    break  # a stopping service does not wait for the broker
+        msg = (
+            f"RabbitMQ at {self.address} is unreachable ({_describe(error)}) after {self.connect_attempts} "
+            "attempts; start the broker or set HZZ_BROKER_URL to its amqp://user:password@host:port/vhost URL"
+        )
         raise BrokerUnavailable(msg)
 
-    def _declare(self, name: str) -> None:
+    def _connect_once(self) -> Any:
+        params = pika.URLParameters(self.url)
+        params.blocked_connection_timeout = params.blocked_connection_timeout or BLOCKED_TIMEOUT_SECONDS
+        self._connection = pika.BlockingConnection(params)
+        self._channel = self._open_channel()
+        for name in (self.names.dead, self.names.tasks, self.names.results):  # the target of the others first
+            self._declare(name)
+        return self._channel
+
+    def _open_channel(self) -> Any:
+        assert self._connection is not None
+        channel = self._connection.channel()
+        channel.confirm_delivery()
+        return channel
+
+    def queue_arguments(self, name: str) -> dict[str, Any]:
+        """The declared arguments of a queue: quorum, and for the work queues a DLX and a delivery limit."""
         # Quorum queues replicate and survive restarts; they are the broker's recommended durable type.
-        self._channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+        arguments: dict[str, Any] = {"x-queue-type": "quorum"}
+        if name != self.names.dead:
+            arguments["x-dead-letter-exchange"] = ""  # the default exchange routes by queue name
+            arguments["x-dead-letter-routing-key"] = self.names.dead
+            arguments["x-delivery-limit"] = DELIVERY_LIMIT
+        return arguments
+
+    def _declare(self, name: str) -> None:
+        try:
+            self._channel.queue_declare(name, durable=True, arguments=self.queue_arguments(name))
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 406:  # PRECONDITION_FAILED: the queue exists with other arguments
+                raise
+            # A queue made by an older version cannot change its arguments; use it as it is.
+            log.warning("queue %r exists with other arguments (%s); using it as is", name, e.reply_text)
+            self._channel = self._open_channel()
+            self._channel.queue_declare(name, passive=True)
 
     def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
         """Publish persistently and wait for the broker's confirm, reconnecting if needed.
+
+        A publish interrupted by a lost connection is sent again: the message may then arrive
+        twice, which every consumer tolerates, but never zero times.
 
         Raises:
             BrokerUnavailable: the broker stayed unreachable.
@@ -173,49 +294,86 @@ class RabbitMQTransport:
             content_type="application/json",
             headers=dict(headers or {}),
         )
-        for attempt in range(CONNECT_ATTEMPTS):
+        error: BaseException | None = None
+        for attempt in range(PUBLISH_ATTEMPTS):
+            channel = self.channel()
             try:
-                self.channel().basic_publish("", queue, body, properties, mandatory=True)
+                channel.basic_publish("", queue, body, properties, mandatory=True)
                 return
-            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as e:
-                log.warning("publish to %r failed (%s); reconnecting", queue, e)
+            except (pika.exceptions.AMQPError, OSError) as e:
+                # Unroutable (queue deleted) or nacked: redeclare on a fresh connection and try again.
+                error = e
+                log.warning("publish to %r failed (%s); reconnecting", queue, _describe(e))
                 self._drop_connection()
-                time.sleep(backoff_seconds(attempt, base=0.5, cap=8.0))
-        msg = f"could not publish to {queue!r} on {self._safe_url()}"
+                self._pause(backoff_seconds(attempt, base=0.2, cap=2.0))
+        msg = f"could not publish to {queue!r} on {self.address} ({_describe(error)})"
         raise BrokerUnavailable(msg)
 
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event) -> None:
-        """Deliver messages to ``handle`` one at a time until ``stop`` is set."""
+    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
+        """Deliver messages to ``handle`` one at a time until ``stop`` is set.
+
+        A lost broker is waited for (with backoff, for as long as it takes) while running;
+        the unacknowledged delivery goes back to the queue by itself.
+
+        Args:
+            queue: the queue to consume.
+            handle: turns a body into the messages to publish.
+            stop: set it to stop after the current message.
+            give_up: replaces ``handle`` for a message delivered :data:`POISON_DELIVERIES`
+                times before; by default such a message is dead-lettered.
+        """
+        self._stop = stop
         failures = 0
         while not stop.is_set():
             try:
                 channel = self.channel()
-                channel.basic_qos(prefetch_count=1)
-                for method, _props, body in channel.consume(queue, inactivity_timeout=POLL_SECONDS):
+                channel.basic_qos(prefetch_count=1)  # one chunk at a time per consumer: fair dispatch
+                for method, properties, body in channel.consume(queue, inactivity_timeout=POLL_SECONDS):
                     touch_heartbeat()
                     if method is not None:
-                        outputs = self._run(handle, queue, body)
-                        for out in outputs:
-                            self.publish(out.queue, out.body, out.headers)
-                        channel.basic_ack(method.delivery_tag)
+                        self._deliver(channel, queue, method, properties, body, handle, give_up)
                         failures = 0
                     if stop.is_set():
                         break
-                channel.cancel()
-            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as e:
-                # The unacknowledged delivery, if any, goes back to the queue by itself.
+                channel.cancel()  # hands back a delivery that arrived after the last one
+            except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
                 delay = backoff_seconds(failures, base=0.5, cap=8.0)
                 failures += 1
                 log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
                 self._drop_connection()
                 stop.wait(delay)
 
-    def _run(self, handle: Handler, queue: str, body: bytes) -> list[Outgoing]:
+    def _deliver(
+        self,
+        channel: Any,
+        queue: str,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        handle: Handler,
+        give_up: GiveUp | None,
+    ) -> None:
+        # Quorum queues count the earlier deliveries that were never acknowledged.
+        deliveries = int((properties.headers or {}).get("x-delivery-count", 0))
+        if deliveries >= POISON_DELIVERIES:
+            reason = f"delivered {deliveries + 1} times without being acknowledged: it kills or stalls its consumer"
+            outputs: list[Outgoing] | None = _give_up(give_up, queue, body, reason, self.names.dead)
+        else:
+            outputs = self._run(handle, queue, body)
+        if outputs is None:  # told to stop while the handler was waiting to try again
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
+        for out in outputs:
+            self.publish(out.queue, out.body, out.headers)
+        channel.basic_ack(method.delivery_tag)
+
+    def _run(self, handle: Handler, queue: str, body: bytes) -> list[Outgoing] | None:
         # The handler runs on its own thread so this one keeps the connection's heartbeats going.
-        future = self._executor.submit(_outputs_or_dead_letter, handle, queue, body, self.names.dead)
-        while not future.done():
+        assert self._stop is not None
+        future = self._executor.submit(_handle, handle, queue, body, self.names.dead, self._stop)
+        while not wait([future], timeout=0.2).done:  # returns as soon as the handler is done
             assert self._connection is not None
-            self._connection.process_data_events(time_limit=0.2)
+            self._connection.process_data_events(time_limit=0)
             touch_heartbeat()
         return future.result()
 
@@ -233,11 +391,22 @@ class RabbitMQTransport:
 
     def get(self, queue: str) -> bytes | None:
         """Take one message off ``queue`` (acknowledged), or None when it is empty."""
-        method, _props, body = self.channel().basic_get(queue, auto_ack=True)
-        return None if method is None else body
+        message = self.get_message(queue)
+        return None if message is None else message[0]
+
+    def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
+        """Take one message off ``queue`` (acknowledged) with its headers, or None when it is empty."""
+        method, properties, body = self.channel().basic_get(queue, auto_ack=True)
+        return None if method is None else (body, dict(properties.headers or {}))
 
     def close(self) -> None:
         self._drop_connection()
+
+    def _pause(self, seconds: float) -> None:
+        if self._stop is not None:
+            self._stop.wait(seconds)
+        else:
+            time.sleep(seconds)
 
     def _drop_connection(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -245,9 +414,32 @@ class RabbitMQTransport:
             with contextlib.suppress(Exception):  # already broken; nothing to release
                 connection.close()
 
-    def _safe_url(self) -> str:
+    @property
+    def address(self) -> str:
+        """``host:port`` of the broker (never the password)."""
         params = pika.URLParameters(self.url)
         return f"{params.host}:{params.port}"
+
+
+#: Connection errors that no retry will cure.
+_REFUSED = (
+    pika.exceptions.ProbableAuthenticationError,
+    pika.exceptions.AuthenticationError,
+    pika.exceptions.ProbableAccessDeniedError,
+)
+
+
+def _describe(error: BaseException | None) -> str:
+    # pika's connection errors wrap the cause in tuples of exceptions; name the innermost.
+    if error is None:
+        return "no error recorded"
+    while True:
+        inner = error.args[0] if error.args else getattr(error, "exception", None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    text = str(error).strip() or repr(error)
+    return f"{type(error).__name__}: {text}"
 
 
 class EmbeddedTransport:
@@ -268,22 +460,32 @@ class EmbeddedTransport:
     def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
         self._queues[queue].put((bytes(body), dict(headers or {})))
 
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event) -> None:
+    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
+        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
         source = self._queues[queue]
         while not stop.is_set():
             touch_heartbeat()
             try:
-                body, _headers = source.get(timeout=POLL_SECONDS)
+                body, headers = source.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
                 continue
-            for out in _outputs_or_dead_letter(handle, queue, body, self.names.dead):
+            outputs = _handle(handle, queue, body, self.names.dead, stop)
+            if outputs is None:
+                source.put((body, headers))
+                continue
+            for out in outputs:
                 self.publish(out.queue, out.body, out.headers)
 
     def get(self, queue: str) -> bytes | None:
+        message = self.get_message(queue)
+        return None if message is None else message[0]
+
+    def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
         try:
-            return self._queues[queue].get_nowait()[0]
+            body, headers = self._queues[queue].get_nowait()
         except queue_module.Empty:
             return None
+        return body, headers
 
     def close(self) -> None:
         pass

@@ -1,7 +1,9 @@
 """Turn chunk tasks into results until told to stop (``python -m worker``).
 
 SIGTERM (a scale-down, a rolling update) lets the current chunk finish and be handed on
-before the process exits; an unacknowledged chunk of a worker that dies goes back to the queue.
+before the process exits with 0; an unacknowledged chunk of a worker that dies goes back to
+the queue. A chunk that keeps killing its workers is recorded as failed after
+:data:`~shared.messaging.POISON_DELIVERIES` deliveries instead of looping forever.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import dataclasses
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 
 from shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
@@ -19,37 +20,51 @@ from shared.data_vars import Settings
 from shared.errors import HZZError, TransientChunkError
 from shared.logs import configure_logging
 from shared.messages import ChunkTask
-from shared.messaging import ERROR_HEADER, Outgoing, QueueNames, RabbitMQTransport, Transport
+from shared.messaging import Outgoing, QueueNames, RabbitMQTransport, Transport, dead_letter
 from shared.retry import backoff_seconds, should_retry
 
-__all__ = ["chunk_handler", "main", "run_worker"]
+__all__ = ["chunk_handler", "give_up_handler", "main", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def chunk_handler(names: QueueNames, *, max_retries: int, worker: str) -> Callable[[bytes], list[Outgoing]]:
+def chunk_handler(
+    names: QueueNames,
+    *,
+    max_retries: int,
+    worker: str,
+    stop: threading.Event | None = None,
+    backoff: Callable[[int], float] = backoff_seconds,
+) -> Callable[[bytes], list[Outgoing]]:
     """The function that turns one task message into the messages to publish.
 
     A success gives a result. A transient failure gives the same task again with its attempt
     count raised (after a backoff), until ``max_retries``; then, or for a permanent failure,
     a failed result for the aggregator and the task, with its error, for the dead-letter queue.
     A body that is not a task raises, and the transport dead-letters it.
+
+    Args:
+        names: the queues.
+        max_retries: tries after the first for a transient failure.
+        worker: this worker's name, recorded in each result.
+        stop: cuts the backoff short when set (SIGTERM): the retry is handed on at once.
+        backoff: seconds to wait before try ``attempt + 1``.
     """
+    pause = stop if stop is not None else threading.Event()
 
     def handle(body: bytes) -> list[Outgoing]:
         task = ChunkTask.decode(body)
+        log.info("%s: started (attempt %d)", task.chunk_id, task.attempt)
         try:
             result = analyse_chunk(task, worker=worker)
         except Exception as e:
             if isinstance(e, TransientChunkError) and should_retry(task.attempt, max_retries):
-                delay = backoff_seconds(task.attempt)
+                delay = backoff(task.attempt)
                 log.warning("%s failed transiently (%s); retry %d in %.1f s", task.chunk_id, e, task.attempt + 1, delay)
-                time.sleep(delay)
+                pause.wait(delay)
                 retry = dataclasses.replace(task, attempt=task.attempt + 1)
                 return [Outgoing(names.tasks, retry.encode())]
-            failed = failed_result(task, e, worker=worker)
-            log.error("%s failed: %s", task.chunk_id, failed.error)
-            return [Outgoing(names.results, failed.encode()), Outgoing(names.dead, body, {ERROR_HEADER: failed.error})]
+            return _failed(names, task, e, body, worker)
         log.info(
             "%s: %d events read, %d selected in %.2f s",
             task.chunk_id,
@@ -62,11 +77,28 @@ def chunk_handler(names: QueueNames, *, max_retries: int, worker: str) -> Callab
     return handle
 
 
+def give_up_handler(names: QueueNames, *, worker: str) -> Callable[[bytes, str], list[Outgoing]]:
+    """What to publish for a task that keeps killing its workers: a failed result and a dead letter."""
+
+    def give_up(body: bytes, reason: str) -> list[Outgoing]:
+        task = ChunkTask.decode(body)
+        return _failed(names, task, RuntimeError(f"{task.describe()}: {reason}"), body, worker)
+
+    return give_up
+
+
+def _failed(names: QueueNames, task: ChunkTask, error: BaseException, body: bytes, worker: str) -> list[Outgoing]:
+    failed = failed_result(task, error, worker=worker)
+    log.error("%s failed: %s", task.chunk_id, failed.error)
+    return [Outgoing(names.results, failed.encode()), dead_letter(names.tasks, body, failed.error or "", names.dead)]
+
+
 def run_worker(settings: Settings, transport: Transport, stop: threading.Event) -> None:
-    """Consume tasks until ``stop`` is set (the current chunk is finished first)."""
+    """Consume tasks until ``stop`` is set (the current chunk is finished and handed on first)."""
     use_fastest_zlib()
-    handle = chunk_handler(transport.names, max_retries=settings.max_retries, worker=default_worker_name())
-    transport.consume(transport.names.tasks, handle, stop=stop)
+    name = default_worker_name()
+    handle = chunk_handler(transport.names, max_retries=settings.max_retries, worker=name, stop=stop)
+    transport.consume(transport.names.tasks, handle, stop=stop, give_up=give_up_handler(transport.names, worker=name))
     transport.close()
 
 
@@ -84,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         settings = Settings.from_env()
-        run_worker(settings, RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix)), stop)
+        transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix))
+        transport.connect(stop=stop)
+        run_worker(settings, transport, stop)
     except HZZError as e:
+        if stop.is_set():
+            return 0  # stopped before the broker came: nothing was taken, nothing is lost
         log.error("%s", e)
         return 2
+    log.info("stopped")
     return 0

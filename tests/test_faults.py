@@ -1,0 +1,694 @@
+"""Fault injection with real processes and a real RabbitMQ: nothing lost, nothing counted twice.
+
+Each case runs the services as a deployment does (``python -m producer``, two ``python -m
+worker``, ``python -m aggregator --exit-when-complete``) on the small dataset (every sample
+generated, plus the real data files) in many chunks, injects its faults while they run, and
+ends comparing the merged histograms in results.json with the notebook on the same files
+(:func:`~shared.notebook.run_notebook`): events read and selected exactly, Σw and Σw² to 1e-9
+relative, and every chunk done (the tally counts each chunk id once; the exact event counts show
+that no chunk was counted twice). The broker restart runs on a throwaway RabbitMQ node started
+for it, never on the shared broker. The faults are counted per kind and printed at the end of
+the module; ``docs/faults.md`` has the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uproot
+
+from shared.data_vars import Settings
+from shared.messages import ChunkResult
+from shared.messaging import ERROR_HEADER, Outgoing, QueueNames, RabbitMQTransport, broker_answers
+from shared.notebook import NotebookSample, run_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Faults injected by this module, per kind (printed when the module ends).
+FAULTS: Counter[str] = Counter()
+#: Seconds a run may take before the case fails: a hang is a failure, not a wait.
+RUN_TIMEOUT = 150.0
+#: Seconds a worker gets between SIGTERM and its exit (Kubernetes gives it 120).
+GRACE_SECONDS = 30.0
+
+pytestmark = pytest.mark.timeout(300)
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+class Service:
+    """One service process; its output goes to ``<name>.log``."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], folder: Path) -> None:
+        self.name = name
+        self.log_path = folder / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, *argv], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = RUN_TIMEOUT) -> int:
+        return self.process.wait(timeout)
+
+    def chunk_in_flight(self) -> str | None:
+        """The chunk this worker started and has not finished, by its log."""
+        current = None
+        for line in self.log().splitlines():
+            started = re.search(r"worker\.main: (\S+): started", line)
+            if started:
+                current = started.group(1)
+            elif current and ((f"{current}: " in line and "events read" in line) or f"{current} failed:" in line):
+                current = None
+        return current
+
+
+class Pipeline:
+    """The services of one run, wired by ``HZZ_…`` variables, and what they left behind."""
+
+    def __init__(self, folder: Path, *, broker_url: str, prefix: str, dataset: Path, chunk_size: int) -> None:
+        self.folder = folder
+        self.output = folder / "out"
+        self.names = QueueNames(prefix)
+        self.broker_url = broker_url
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HZZ_")}
+        self.env = {
+            **clean,
+            "HZZ_BROKER_URL": broker_url,
+            "HZZ_QUEUE_PREFIX": prefix,
+            "HZZ_DATASET": str(dataset),
+            "HZZ_OUTPUT_DIR": str(self.output),
+            "HZZ_CHUNK_SIZE": str(chunk_size),
+            "HZZ_RUN_ID": f"fault-{uuid.uuid4().hex[:6]}",
+            "HZZ_REFRESH_SECONDS": "60",  # plots at start and end only: the CPU is for the workers
+            "HZZ_LOG_LEVEL": "INFO",
+        }
+        self.services: list[Service] = []
+        self._started: Counter[str] = Counter()
+
+    def start(self, module: str, *args: str, **env: str) -> Service:
+        self._started[module] += 1
+        service = Service(f"{module}-{self._started[module]}", ["-m", module, *args], {**self.env, **env}, self.folder)
+        self.services.append(service)
+        return service
+
+    def worker(self) -> Service:
+        return self.start("worker")
+
+    def logs(self, module: str) -> str:
+        return "\n".join(s.log() for s in self.services if s.name.startswith(f"{module}-"))
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.output / ".checkpoint.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def progress(self) -> tuple[int, int]:
+        """(chunks done or failed, chunks in the run) by the aggregator's checkpoint."""
+        checkpoint = self.checkpoint()
+        if checkpoint is None:
+            return 0, 0
+        return len(checkpoint["done"]) + len(checkpoint["failed"]), len(checkpoint["manifest"]["chunks"])
+
+    def results(self) -> dict[str, Any]:
+        return json.loads((self.output / "results.json").read_text())
+
+    def wait_until(self, condition: Callable[[], bool], what: str, *, timeout: float = RUN_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not happen within {timeout:.0f} s; logs in {self.folder}")
+            time.sleep(0.01)
+
+    def finish(self, aggregator: Service, workers: list[Service]) -> dict[str, Any]:
+        """Wait for the aggregator to complete the run, then stop the workers as Kubernetes does."""
+        assert aggregator.wait() == 0, aggregator.log()[-3000:]
+        stop_workers(workers)
+        return self.results()
+
+    def transport(self) -> RabbitMQTransport:
+        return RabbitMQTransport(self.broker_url, self.names).connect()
+
+    def close(self) -> None:
+        for service in self.services:
+            if service.alive():
+                service.send(signal.SIGKILL)
+            service.wait(30)
+
+
+def stop_workers(workers: list[Service]) -> None:
+    for worker in workers:
+        if worker.alive():
+            worker.send(signal.SIGTERM)
+    for worker in workers:
+        code = worker.wait(GRACE_SECONDS)
+        assert code in (0, -signal.SIGKILL), worker.log()[-3000:]  # killed ones were killed by the test
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, broker_url: str, queue_prefix: str) -> Iterator[Callable[..., Pipeline]]:
+    made: list[Pipeline] = []
+
+    def make(dataset: Path, *, chunk_size: int, url: str = broker_url, prefix: str = queue_prefix) -> Pipeline:
+        p = Pipeline(tmp_path, broker_url=url, prefix=prefix, dataset=dataset, chunk_size=chunk_size)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def reference(small_dataset: Path) -> dict[str, NotebookSample]:
+    """The fault-free outcome: the notebook on the same files."""
+    return run_notebook(Settings(dataset=str(small_dataset)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_summary(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if not FAULTS:
+        return
+    lines = ["", "faults injected by tests/test_faults.py (nothing lost, nothing counted twice):"]
+    lines += [f"  {count:5d}  {kind}" for kind, count in sorted(FAULTS.items())]
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        print("\n".join(lines), flush=True)
+
+
+def assert_equals_reference(
+    results: dict[str, Any], reference: dict[str, NotebookSample], samples: list[str] | None = None
+) -> None:
+    """Every chunk of these samples done once, and their histograms those of the notebook."""
+    for sample in samples or list(reference):
+        got, nb = results["samples"][sample], reference[sample]
+        assert (got["chunks_done"], got["chunks_failed"]) == (got["chunks_total"], 0), sample
+        assert got["events_read"] == nb.events_read, sample
+        assert got["events_selected"] == nb.events_selected, sample
+        np.testing.assert_allclose(got["sumw"], nb.sumw, rtol=1e-9, atol=0, err_msg=sample)
+        np.testing.assert_allclose(got["sumw2"], nb.sumw2, rtol=1e-9, atol=0, err_msg=sample)
+
+
+def assert_clean_run(results: dict[str, Any], reference: dict[str, NotebookSample]) -> None:
+    tally = results["tally"]
+    assert results["state"] == "complete", results["failed_chunks"]
+    assert tally["done"] == tally["total"] > 20
+    assert_equals_reference(results, reference)
+
+
+def dead_letters(p: Pipeline) -> list[tuple[bytes, dict[str, Any]]]:
+    transport = p.transport()
+    letters = []
+    while (message := transport.get_message(p.names.dead)) is not None:
+        letters.append(message)
+    transport.close()
+    return letters
+
+
+# --- workers -------------------------------------------------------------------------------
+
+#: Workers killed with SIGKILL in one run.
+WORKER_KILLS = 8
+
+
+@pytest.mark.slow
+def test_workers_killed_at_random_moments_lose_no_chunk_and_count_none_twice(
+    pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given a run in progress with two workers
+    seed = random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+    p = pipeline(small_dataset, chunk_size=100)
+    aggregator = p.start("aggregator", "--exit-when-complete")
+    workers = [p.worker(), p.worker()]
+    p.start("producer")
+    p.wait_until(lambda: p.progress()[1] > 0, "the run's manifest")
+    total = p.progress()[1]
+
+    # When workers are killed at random moments of the run, several times, and replaced
+    in_flight: list[str] = []
+    for point in sorted(rng.uniform(0.05, 0.8) for _ in range(WORKER_KILLS)):
+        p.wait_until(lambda point=point: p.progress()[0] >= point * total, f"{point:.0%} of the run")
+        time.sleep(rng.uniform(0.0, 0.05))
+        busy: list[Service] = []
+
+        def someone_busy(busy: list[Service] = busy) -> bool:
+            # a worker still starting up has nothing to lose: kill one that is at work
+            busy[:] = [w for w in workers if w.alive() and w.chunk_in_flight() is not None]
+            return bool(busy)
+
+        p.wait_until(someone_busy, "a worker at work")
+        victim = rng.choice(busy)
+        victim.send(signal.SIGKILL)
+        victim.wait(10)
+        # Started and never finished by its last words: its result was never published
+        chunk = victim.chunk_in_flight()
+        FAULTS["worker killed with SIGKILL at a random moment"] += 1
+        if chunk is not None:
+            in_flight.append(chunk)
+            FAULTS["  … of which with a chunk half done"] += 1
+        workers.append(p.worker())
+    assert p.progress()[0] < total, f"the run ended before the kills were over (seed {seed})"
+
+    # Then the run completes and equals the fault-free one: the killed chunks were redone elsewhere
+    results = p.finish(aggregator, workers)
+    assert_clean_run(results, reference)
+    assert in_flight, f"no kill hit a chunk in flight (seed {seed})"
+    logs = {w.name: w.log() for w in workers}
+    for chunk in in_flight:
+        assert sum(f"{chunk}: started" in log for log in logs.values()) >= 2, chunk
+    assert dead_letters(p) == []
+
+
+#: Workers sent SIGTERM while a chunk is half done.
+WORKER_TERMS = 4
+
+
+@pytest.mark.slow
+def test_workers_sent_sigterm_mid_chunk_finish_it_hand_it_on_and_exit_0(
+    pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given a run in progress with big chunks
+    p = pipeline(small_dataset, chunk_size=500)
+    aggregator = p.start("aggregator", "--exit-when-complete")
+    workers = [p.worker(), p.worker()]
+    p.start("producer")
+
+    # When a worker gets SIGTERM the moment it starts a chunk (a scale-down), a few times
+    terminated: list[tuple[Service, str]] = []
+    while len(terminated) < WORKER_TERMS:
+        busy: list[tuple[Service, str]] = []
+
+        def someone_busy(busy: list[tuple[Service, str]] = busy) -> bool:
+            busy[:] = [(w, c) for w in workers if w.alive() and (c := w.chunk_in_flight()) is not None]
+            return bool(busy)
+
+        p.wait_until(someone_busy, "a worker starting a chunk")
+        victim, chunk = busy[0]
+        victim.send(signal.SIGTERM)
+        sent = time.monotonic()
+
+        # Then it finishes the chunk, hands it on, and exits with 0 within the grace period
+        assert victim.wait(GRACE_SECONDS) == 0, victim.log()[-3000:]
+        assert time.monotonic() - sent < GRACE_SECONDS
+        lines = victim.log().splitlines()
+        started = next(i for i, line in enumerate(lines) if f"{chunk}: started" in line)
+        signalled = next(i for i, line in enumerate(lines) if "signal 15" in line)
+        finished = next(i for i, line in enumerate(lines) if f"{chunk}: " in line and "events read" in line)
+        assert lines[-1].endswith("stopped")
+        workers.remove(victim)
+        workers.append(p.worker())
+        if started < signalled < finished:
+            terminated.append((victim, chunk))
+            FAULTS["worker sent SIGTERM mid-chunk"] += 1
+
+    results = p.finish(aggregator, workers)
+    assert_clean_run(results, reference)
+    # The chunks finished during the shutdown were acknowledged: no other worker did them again
+    for victim, chunk in terminated:
+        others = [s for s in p.services if s.name.startswith("worker-") and s is not victim]
+        assert not any(f"{chunk}: started" in s.log() for s in others), chunk
+    assert dead_letters(p) == []
+
+
+# --- aggregator ------------------------------------------------------------------------------
+
+
+#: Times the aggregator is killed with SIGKILL in one run.
+AGGREGATOR_KILLS = 3
+
+
+@pytest.mark.slow
+def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint(
+    pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given a run in progress
+    p = pipeline(small_dataset, chunk_size=100)
+    aggregator = p.start("aggregator", "--exit-when-complete")
+    workers = [p.worker(), p.worker()]
+    p.start("producer")
+    p.wait_until(lambda: p.progress()[0] >= 0.25 * max(p.progress()[1], 100), "a quarter of the run")
+
+    # When the aggregator is killed several times: at a quarter, then each time right after it resumed
+    waiting = []
+    for _ in range(AGGREGATOR_KILLS):
+        assert aggregator.alive()
+        aggregator.send(signal.SIGKILL)
+        aggregator.wait(10)
+        FAULTS["aggregator killed with SIGKILL and restarted"] += 1
+        at_kill = p.progress()[0]
+        time.sleep(1.0)  # results keep coming meanwhile: they wait in the durable queue
+        transport = p.transport()
+        waiting.append(transport.queue_depth(p.names.results))
+        transport.close()
+        aggregator = p.start("aggregator", "--exit-when-complete")
+        p.wait_until(lambda at_kill=at_kill: p.progress()[0] > at_kill, "progress after the restart")
+
+    # Then the restarted aggregator resumed from its checkpoint and the run equals the fault-free one
+    results = p.finish(aggregator, workers)
+    assert_clean_run(results, reference)
+    assert max(waiting) > 0
+    assert p.logs("aggregator").count("resuming run") == AGGREGATOR_KILLS
+    assert dead_letters(p) == []
+
+
+# --- broker ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThrowawayBroker:
+    """A RabbitMQ node of its own (name, ports, data folder) that a test may stop and start.
+
+    It runs beside the shared broker and is deleted afterwards. ``rabbitmq-server`` switches
+    to the ``rabbitmq`` user, so its folder is made in /tmp and handed to that user.
+    """
+
+    def __init__(self) -> None:
+        if shutil.which("rabbitmq-server") is None or os.geteuid() != 0:
+            pytest.skip("a throwaway RabbitMQ node needs rabbitmq-server and root")
+        self.base = Path(tempfile.mkdtemp(prefix="hzz-rabbit-"))
+        self.node = f"hzz-test-{uuid.uuid4().hex[:8]}@localhost"
+        self.port = free_port()
+        (self.base / "enabled_plugins").write_text("")
+        (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        user = pwd.getpwnam("rabbitmq")
+        for path in (self.base, *self.base.iterdir()):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        self.base.chmod(0o755)
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+        }
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def start(self) -> None:
+        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, capture_output=True, timeout=60)
+        self._wait_for(up=True)
+
+    def stop(self) -> None:
+        subprocess.run(["rabbitmqctl", "-q", "-n", self.node, "stop"], env=self.env, capture_output=True, timeout=60)
+        self._wait_for(up=False)
+
+    def _wait_for(self, *, up: bool) -> None:
+        deadline = time.monotonic() + 60
+        while broker_answers(self.url, timeout=1.0) != up:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the throwaway node {self.node} did not come {'up' if up else 'down'}")
+            time.sleep(0.2)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_broker() -> Iterator[ThrowawayBroker]:
+    broker = ThrowawayBroker()
+    broker.start()
+    yield broker
+    broker.destroy()
+
+
+@pytest.mark.slow
+def test_a_broker_down_at_start_and_restarted_mid_run_loses_nothing(
+    pipeline: Callable[..., Pipeline],
+    throwaway_broker: ThrowawayBroker,
+    small_dataset: Path,
+    reference: dict[str, NotebookSample],
+) -> None:
+    # Given every service started while the broker is down (they wait for it with backoff)
+    p = pipeline(small_dataset, chunk_size=100, url=throwaway_broker.url, prefix="hzz-faults")
+    throwaway_broker.stop()
+    aggregator = p.start("aggregator", "--exit-when-complete")
+    workers = [p.worker(), p.worker()]
+    producer = p.start("producer")
+    time.sleep(3.0)
+    throwaway_broker.start()
+    FAULTS["broker down while the services start"] += 1
+
+    # When the broker is stopped and started again mid-run, twice
+    for fraction in (0.25, 0.6):
+        p.wait_until(lambda f=fraction: p.progress()[0] >= f * max(p.progress()[1], 100), f"{fraction:.0%} of the run")
+        throwaway_broker.stop()
+        time.sleep(2.0)
+        throwaway_broker.start()
+        FAULTS["broker restarted mid-run"] += 1
+
+    # Then every service reconnected by itself and the run equals the fault-free one
+    assert producer.wait() == 0, producer.log()[-3000:]
+    results = p.finish(aggregator, workers)
+    assert_clean_run(results, reference)
+    assert "lost the broker while consuming" in p.logs("worker")
+    assert "lost the broker while consuming" in p.logs("aggregator")
+    assert dead_letters(p) == []
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_result_published_twice_is_counted_once(
+    pipeline: Callable[..., Pipeline],
+    broker_url: str,
+    queue_prefix: str,
+    small_dataset: Path,
+    reference: dict[str, NotebookSample],
+) -> None:
+    # Given a proxy between the workers and the aggregator that publishes every result twice
+    p = pipeline(small_dataset, chunk_size=200)
+    doubled = QueueNames(f"{queue_prefix}-doubled")
+    proxy_stop = threading.Event()
+    copied: Counter[str] = Counter()
+
+    def twice(body: bytes) -> list[Outgoing]:
+        copied["results" if b'"kind":"result"' in body else "other"] += 1
+        return [Outgoing(doubled.results, body), Outgoing(doubled.results, body)]
+
+    proxy = RabbitMQTransport(broker_url, p.names)
+    thread = threading.Thread(target=proxy.consume, args=(p.names.results, twice), kwargs={"stop": proxy_stop})
+    RabbitMQTransport(broker_url, doubled).connect().close()  # declare the queues the aggregator reads
+    try:
+        thread.start()
+
+        # When the run goes through it
+        aggregator = p.start("aggregator", "--exit-when-complete", HZZ_QUEUE_PREFIX=doubled.prefix)
+        workers = [p.worker(), p.worker()]
+        p.start("producer")
+        results = p.finish(aggregator, workers)
+    finally:
+        proxy_stop.set()
+        thread.join(30)
+        proxy.close()
+        cleanup = RabbitMQTransport(broker_url, doubled)
+        left = cleanup.queue_depth(doubled.results)  # copies that came after the run was complete
+        cleanup.delete_queues()
+        cleanup.close()
+    FAULTS["result published twice"] += copied["results"]
+
+    # Then each chunk counted once: the copies were recognised as duplicates
+    assert_clean_run(results, reference)
+    assert copied["results"] >= results["tally"]["total"]
+    dropped = p.logs("aggregator").count("duplicate result, already counted")
+    assert dropped + left >= results["tally"]["total"]
+    assert dropped > 0
+    assert dead_letters(p) == []
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def garble_baskets(path: Path) -> None:
+    """Overwrite 16 bytes in the middle of every basket: the file opens, no entry can be read."""
+    with uproot.open(path) as file:
+        spans = [
+            (int(seek), int(size))
+            for branch in file["mini"].branches
+            for seek, size in zip(
+                branch.member("fBasketSeek")[: branch.num_baskets],
+                branch.member("fBasketBytes")[: branch.num_baskets],
+                strict=True,
+            )
+        ]
+    data = bytearray(path.read_bytes())
+    rng = random.Random(path.name)
+    for seek, size in spans:
+        middle = seek + size // 2
+        data[middle : middle + 16] = bytes(rng.randrange(256) for _ in range(16))
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+
+
+def without_mini_tree(path: Path) -> None:
+    path.unlink()
+    with uproot.recreate(path) as file:
+        file["other"] = {"x": np.arange(10)}
+
+
+#: The broken files of the bad-input case: sample → (kind of fault, how to break it).
+BROKEN: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "Zee": ("corrupt file (every basket garbled)", garble_baskets),
+    "Zmumu": ("truncated file (60 % kept)", truncate),
+    "ttbar_lep": ("missing file", Path.unlink),
+    "data_C": ("file without the mini tree", without_mini_tree),
+}
+
+#: Messages that belong to no run: (queue attribute, body, kind of fault).
+GARBAGE = [
+    ("tasks", b"\x00\x01 not a message", "garbage message on the tasks queue"),
+    ("results", b'{"kind": "result", "run_id": 7}', "garbage message on the results queue"),
+    (
+        "results",
+        ChunkResult(run_id="no-such-run", chunk_id="data_A/data_A.4lep.root:0-39", sample="data_A").encode(),
+        "result of an unknown run on the results queue",
+    ),
+]
+
+
+@pytest.mark.slow
+def test_bad_files_fail_by_name_garbage_is_dead_lettered_and_a_requeue_completes_the_run(
+    pipeline: Callable[..., Pipeline], tmp_path: Path, small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given a copy of the dataset with four broken files, and garbage on both queues
+    dataset = tmp_path / "dataset"
+    shutil.copytree(small_dataset, dataset)
+    settings = Settings(dataset=str(dataset))
+    for sample, (kind, damage) in BROKEN.items():
+        damage(Path(settings.file_location(sample)))
+        FAULTS[kind] += 1
+    p = pipeline(dataset, chunk_size=200)
+    transport = p.transport()
+    for queue, body, kind in GARBAGE:
+        transport.publish(getattr(p.names, queue), body)
+        FAULTS[kind] += 1
+    transport.close()
+
+    # When the run goes through
+    aggregator = p.start("aggregator", "--exit-when-complete")
+    workers = [p.worker(), p.worker()]
+    p.start("producer")
+    assert aggregator.wait() == 0, aggregator.log()[-3000:]
+    results = p.results()
+
+    # Then the run completes with failures: every chunk of a broken file, by the file's name …
+    assert results["state"] == "complete_with_failures"
+    failed = results["failed_chunks"]
+    assert {f["sample"] for f in failed} == set(BROKEN)
+    for f in failed:
+        location = settings.file_location(f["sample"])
+        assert location in f["error"], f
+        assert f["attempt"] == 0  # permanent: not retried
+    for sample in BROKEN:
+        got = results["samples"][sample]
+        assert (got["chunks_failed"], got["chunks_done"]) == (got["chunks_total"], 0), sample
+    # … every other chunk merged exactly once …
+    intact = [s for s in reference if s not in BROKEN]
+    assert_equals_reference(results, reference, intact)
+    assert results["tally"]["done"] + len(failed) == results["tally"]["total"]
+    # … and the garbage and the failed tasks are in the dead-letter queue, with their errors
+    letters = dead_letters(p)
+    errors = [headers[ERROR_HEADER] for _, headers in letters]
+    bodies = [body for body, _ in letters]
+    for _, body, _ in GARBAGE:
+        assert body in bodies
+    assert sum(e.startswith("DecodeError") for e in errors) == len(GARBAGE)
+    assert len(letters) == len(GARBAGE) + len(failed)
+
+    # When the files are fixed and only the failed chunks are requeued, for a running aggregator
+    for sample in BROKEN:
+        shutil.copyfile(Settings(dataset=str(small_dataset)).file_location(sample), settings.file_location(sample))
+    aggregator = p.start("aggregator")
+    requeue = subprocess.run(
+        [sys.executable, "-m", "hzz", "requeue-failed", "--output-dir", str(p.output)],
+        env=p.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert requeue.returncode == 0, requeue.stderr
+    assert f"requeued {len(failed)} failed chunks" in requeue.stdout
+    FAULTS["failed chunks requeued (hzz requeue-failed)"] += len(failed)
+    p.wait_until(lambda: p.results()["state"] == "complete", "the requeued chunks")
+    aggregator.send(signal.SIGTERM)
+    assert aggregator.wait(GRACE_SECONDS) == 0
+    stop_workers(workers)
+
+    # Then the merged result equals a clean run
+    assert_clean_run(p.results(), reference)
+
+
+@pytest.mark.slow
+def test_the_one_machine_run_retries_only_the_failed_chunks(real_dataset: Path, tmp_path: Path) -> None:
+    from hzz.local import run_local
+
+    # Given a one-machine run whose data_B file was missing
+    dataset = tmp_path / "dataset"
+    shutil.copytree(real_dataset, dataset)
+    moved = dataset / "Data" / "data_B.4lep.root"
+    moved.rename(tmp_path / "data_B.4lep.root")
+    settings = Settings(dataset=str(dataset), samples=("data_A", "data_B"), output_dir=str(tmp_path / "out"))
+    settings = settings.replace(chunk_size=40, workers=1)
+    first = run_local(settings, transport="embedded", progress=False)
+    assert first["state"] == "complete_with_failures"
+    assert [f["sample"] for f in first["failed_chunks"]] == ["data_B"]
+
+    # When the file is back and the run is retried
+    (tmp_path / "data_B.4lep.root").rename(moved)
+    again = run_local(settings, transport="embedded", progress=False, retry_failed=True)
+
+    # Then the same run is complete and equals the notebook
+    expected = run_notebook(settings)
+    assert again["run_id"] == first["run_id"]
+    assert again["state"] == "complete"
+    for sample, nb in expected.items():
+        assert again["samples"][sample]["events_read"] == nb.events_read
+        assert again["samples"][sample]["sumw"] == nb.sumw.tolist()

@@ -1,0 +1,434 @@
+"""The transports against a real RabbitMQ: delivery, acknowledgement, dead letters, poison guards.
+
+Each test uses its own queue prefix (the ``queue_prefix`` fixture deletes the queues after).
+A consumer runs on a thread and is stopped through its stop event, as the services stop it.
+"""
+
+from __future__ import annotations
+
+import queue as queue_module
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+
+import pytest
+
+from shared.errors import BrokerUnavailable
+from shared.messaging import (
+    DELIVERY_LIMIT,
+    ERROR_HEADER,
+    POISON_DELIVERIES,
+    EmbeddedTransport,
+    Outgoing,
+    QueueNames,
+    RabbitMQTransport,
+    RetryLater,
+)
+
+#: Seconds a test waits for a consumer to do what it should.
+PATIENCE = 10.0
+
+
+@pytest.fixture
+def transport(broker_url: str, queue_prefix: str) -> Iterator[RabbitMQTransport]:
+    t = RabbitMQTransport(broker_url, QueueNames(queue_prefix)).connect()
+    yield t
+    t.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = PATIENCE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.05)
+
+
+class Consumer:
+    """``transport.consume`` on a thread of its own, with its own connection."""
+
+    def __init__(
+        self, broker_url: str, names: QueueNames, queue: str, handle: Callable[[bytes], Iterable[Outgoing]], **kw
+    ):  # type: ignore[no-untyped-def]
+        self.transport = RabbitMQTransport(broker_url, names)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.transport.consume(queue, handle, stop=self.stop, **kw)
+            except BaseException as e:
+                self.error = e
+            finally:
+                self.transport.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(PATIENCE)
+        assert not self.thread.is_alive(), "the consumer did not stop"
+
+
+def drain(transport: RabbitMQTransport, queue: str) -> list[tuple[bytes, dict]]:
+    messages = []
+    while (message := transport.get_message(queue)) is not None:
+        messages.append(message)
+    return messages
+
+
+def test_a_published_message_is_handled_once_and_its_outputs_published(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given three tasks
+    names = transport.names
+    for i in range(3):
+        transport.publish(names.tasks, f"task {i}".encode())
+    seen: list[bytes] = []
+
+    # When a consumer turns each into a result
+    def handle(body: bytes) -> list[Outgoing]:
+        seen.append(body)
+        return [Outgoing(names.results, body.replace(b"task", b"result"))]
+
+    consumer = Consumer(broker_url, names, names.tasks, handle)
+    wait_for(lambda: len(seen) == 3 and transport.queue_depth(names.results) == 3)
+    consumer.finish()
+
+    # Then each was handled once, in order, and nothing is left or dead
+    assert seen == [b"task 0", b"task 1", b"task 2"]
+    assert [body for body, _ in drain(transport, names.results)] == [b"result 0", b"result 1", b"result 2"]
+    assert transport.queue_depth(names.tasks) == 0
+    assert transport.queue_depth(names.dead) == 0
+
+
+def test_a_handler_that_raises_sends_the_message_to_the_dead_letter_queue_with_its_error(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given a message the handler cannot take
+    names = transport.names
+    transport.publish(names.results, b"\x00garbage")
+
+    def handle(body: bytes) -> list[Outgoing]:
+        msg = f"cannot read {body!r}"
+        raise ValueError(msg)
+
+    # When it is consumed
+    consumer = Consumer(broker_url, names, names.results, handle)
+    wait_for(lambda: transport.queue_depth(names.dead) == 1)
+    consumer.finish()
+
+    # Then it is in the dead-letter queue, with the error and the queue it came from, and nowhere else
+    [(body, headers)] = drain(transport, names.dead)
+    assert body == b"\x00garbage"
+    assert headers[ERROR_HEADER].startswith("ValueError: cannot read")
+    assert headers["x-hzz-source-queue"] == names.results
+    assert transport.queue_depth(names.results) == 0
+    assert consumer.error is None
+
+
+def test_a_consumer_that_dies_before_acknowledging_leaves_the_message_in_the_queue(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given a task and a handler that takes the process down (no ordinary exception)
+    names = transport.names
+    transport.publish(names.tasks, b"task")
+
+    def handle(body: bytes) -> list[Outgoing]:
+        raise SystemExit(1)
+
+    # When the consumer meets it
+    consumer = Consumer(broker_url, names, names.tasks, handle)
+    consumer.thread.join(PATIENCE)
+
+    # Then nothing was acknowledged nor published: the task is back, whole, for the next worker
+    assert isinstance(consumer.error, SystemExit)
+    wait_for(lambda: transport.queue_depth(names.tasks) == 1)
+    assert transport.queue_depth(names.results) == 0
+    assert transport.queue_depth(names.dead) == 0
+    assert drain(transport, names.tasks)[0][0] == b"task"
+
+
+def test_a_consumer_takes_one_message_at_a_time(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given three tasks and a handler that blocks on the first
+    names = transport.names
+    for i in range(3):
+        transport.publish(names.tasks, str(i).encode())
+    started, release = threading.Event(), threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        started.set()
+        release.wait(PATIENCE)
+        return []
+
+    # When the consumer is busy with the first
+    consumer = Consumer(broker_url, names, names.tasks, handle)
+    assert started.wait(PATIENCE)
+    time.sleep(0.3)
+
+    # Then the two others are still ready for other consumers (prefetch 1)
+    assert transport.queue_depth(names.tasks) == 2
+    release.set()
+    wait_for(lambda: transport.queue_depth(names.tasks) == 0)
+    consumer.finish()
+
+
+def test_consume_returns_soon_after_the_stop_event_is_set(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given a consumer waiting on an empty queue
+    consumer = Consumer(broker_url, transport.names, transport.names.tasks, lambda body: [])
+    time.sleep(0.5)
+
+    # When it is told to stop
+    started = time.monotonic()
+    consumer.finish()
+
+    # Then it returns within about one poll interval
+    assert time.monotonic() - started < 2.0
+    assert consumer.error is None
+
+
+def test_a_stop_during_a_long_message_finishes_it_first(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given a consumer in the middle of a message
+    names = transport.names
+    transport.publish(names.tasks, b"long")
+    transport.publish(names.tasks, b"next")
+    started = threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        started.set()
+        time.sleep(1.0)
+        return [Outgoing(names.results, body)]
+
+    consumer = Consumer(broker_url, names, names.tasks, handle)
+    assert started.wait(PATIENCE)
+
+    # When it is told to stop (SIGTERM)
+    consumer.finish()
+
+    # Then the message was finished and handed on, and the next one is left for another consumer
+    assert [body for body, _ in drain(transport, names.results)] == [b"long"]
+    wait_for(lambda: transport.queue_depth(names.tasks) == 1)
+
+
+def test_the_work_queues_dead_letter_a_rejected_message_by_themselves(transport: RabbitMQTransport) -> None:
+    # Given a task taken off the queue
+    names = transport.names
+    transport.publish(names.tasks, b"task")
+    channel = transport.channel()
+    method, _, _ = channel.basic_get(names.tasks, auto_ack=False)
+
+    # When it is rejected without requeue (basic_nack)
+    channel.basic_nack(method.delivery_tag, requeue=False)
+
+    # Then the broker routes it into the dead-letter queue
+    wait_for(lambda: transport.queue_depth(names.dead) == 1)
+    [(body, headers)] = drain(transport, names.dead)
+    assert body == b"task"
+    assert headers["x-first-death-reason"] == "rejected"
+
+
+def take_without_ack(broker_url: str, names: QueueNames, queue: str, times: int) -> None:
+    """Take the head of ``queue`` and drop the connection, ``times`` times: consumers that die."""
+    for _ in range(times):
+        t = RabbitMQTransport(broker_url, names)
+        method, _, _ = t.channel().basic_get(queue, auto_ack=False)
+        assert method is not None
+        t.close()
+
+
+def test_a_message_that_keeps_killing_its_consumer_is_given_up(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given a task whose consumers died POISON_DELIVERIES times while holding it
+    names = transport.names
+    transport.publish(names.tasks, b"poison")
+    take_without_ack(broker_url, names, names.tasks, POISON_DELIVERIES)
+    handled: list[bytes] = []
+    reasons: list[str] = []
+
+    def give_up(body: bytes, reason: str) -> list[Outgoing]:
+        reasons.append(reason)
+        return [Outgoing(names.results, b"failed: " + body)]
+
+    # When a consumer receives it again
+    consumer = Consumer(broker_url, names, names.tasks, handled.append, give_up=give_up)
+    wait_for(lambda: transport.queue_depth(names.results) == 1)
+    consumer.finish()
+
+    # Then the handler is not tried again: give_up records it, and it is acknowledged
+    assert handled == []
+    assert reasons == [
+        f"delivered {POISON_DELIVERIES + 1} times without being acknowledged: it kills or stalls its consumer"
+    ]
+    assert drain(transport, names.results)[0][0] == b"failed: poison"
+    assert transport.queue_depth(names.tasks) == 0
+
+
+def test_without_give_up_a_poison_message_is_dead_lettered(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given a result whose consumers died POISON_DELIVERIES times while holding it
+    names = transport.names
+    transport.publish(names.results, b"poison")
+    take_without_ack(broker_url, names, names.results, POISON_DELIVERIES)
+
+    # When a consumer without give_up receives it
+    consumer = Consumer(broker_url, names, names.results, lambda body: [])
+    wait_for(lambda: transport.queue_depth(names.dead) == 1)
+    consumer.finish()
+
+    # Then it is in the dead-letter queue with the reason
+    [(body, headers)] = drain(transport, names.dead)
+    assert body == b"poison"
+    assert "without being acknowledged" in headers[ERROR_HEADER]
+
+
+def test_the_broker_dead_letters_a_message_past_the_delivery_limit(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given a task whose consumers die even before they can give up on it
+    names = transport.names
+    transport.publish(names.tasks, b"task")
+
+    # When it has been returned more than DELIVERY_LIMIT times
+    take_without_ack(broker_url, names, names.tasks, DELIVERY_LIMIT + 1)
+
+    # Then the broker moved it into the dead-letter queue rather than deliver it forever
+    wait_for(lambda: transport.queue_depth(names.dead) == 1)
+    [(body, headers)] = drain(transport, names.dead)
+    assert body == b"task"
+    assert headers["x-first-death-reason"] == "delivery_limit"
+    assert transport.queue_depth(names.tasks) == 0
+
+
+def test_a_handler_that_asks_to_retry_keeps_the_message_until_it_succeeds(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given a handler whose disk is full the first time
+    names = transport.names
+    transport.publish(names.results, b"result")
+    calls: list[bytes] = []
+
+    def handle(body: bytes) -> list[Outgoing]:
+        calls.append(body)
+        if len(calls) == 1:
+            msg = "No space left on device"
+            raise RetryLater(msg)
+        return [Outgoing(names.tasks, b"done")]
+
+    # When the message is consumed
+    consumer = Consumer(broker_url, names, names.results, handle)
+    wait_for(lambda: transport.queue_depth(names.tasks) == 1)
+    consumer.finish()
+
+    # Then it was tried again (not dead-lettered) and then acknowledged
+    assert calls == [b"result", b"result"]
+    assert transport.queue_depth(names.dead) == 0
+    assert transport.queue_depth(names.results) == 0
+
+
+def test_a_stop_while_retrying_puts_the_message_back(transport: RabbitMQTransport, broker_url: str) -> None:
+    # Given a handler that keeps asking to retry
+    names = transport.names
+    transport.publish(names.results, b"result")
+    tried = threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        tried.set()
+        msg = "disk still full"
+        raise RetryLater(msg)
+
+    consumer = Consumer(broker_url, names, names.results, handle)
+    assert tried.wait(PATIENCE)
+
+    # When the consumer is stopped
+    consumer.finish()
+
+    # Then the message is back in its queue, not dead
+    wait_for(lambda: transport.queue_depth(names.results) == 1)
+    assert transport.queue_depth(names.dead) == 0
+
+
+def test_an_unreachable_broker_is_refused_naming_the_address_and_the_setting() -> None:
+    # Given a URL where no broker listens
+    port = free_port()
+    transport = RabbitMQTransport(f"amqp://guest:guest@127.0.0.1:{port}/%2F", QueueNames("x"), connect_attempts=2)
+
+    # When a service connects at start
+    with pytest.raises(BrokerUnavailable) as caught:
+        transport.connect()
+
+    # Then the error says where it looked and what to change
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "HZZ_BROKER_URL" in str(caught.value)
+    assert "guest" not in str(caught.value)
+
+
+def test_refused_credentials_are_reported_at_once(broker_url: str) -> None:
+    # Given a URL with a wrong password
+    url = broker_url.replace("guest:guest@", "guest:wrong-password@")
+    transport = RabbitMQTransport(url, QueueNames(f"test-{uuid.uuid4().hex[:10]}"))
+
+    # When a service connects
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="credentials"):
+        transport.connect()
+
+    # Then it is refused without the reconnection backoff, and without echoing the password
+    assert time.monotonic() - started < 5.0
+
+
+def test_queues_declared_by_an_older_version_are_used_as_they_are(broker_url: str, queue_prefix: str) -> None:
+    # Given queues of this prefix made without the dead-letter arguments (an older deployment)
+    names = QueueNames(queue_prefix)
+    other = RabbitMQTransport(broker_url, QueueNames(f"{queue_prefix}-setup"))
+    for name in names.all():
+        other.channel().queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+    other.delete_queues()
+    other.close()
+
+    # When the current version connects, publishes and reads
+    transport = RabbitMQTransport(broker_url, names).connect()
+    transport.publish(names.tasks, b"task")
+
+    # Then it works with the queues as they are
+    assert transport.get(names.tasks) == b"task"
+    transport.close()
+
+
+def test_the_embedded_transport_dead_letters_and_retries_the_same_way() -> None:
+    # Given an embedded transport with a bad message and one that needs a retry
+    names = QueueNames("embedded")
+    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()})
+    transport.publish(names.tasks, b"bad")
+    transport.publish(names.tasks, b"retry")
+    stop = threading.Event()
+    calls: list[bytes] = []
+
+    def handle(body: bytes) -> list[Outgoing]:
+        calls.append(body)
+        if body == b"bad":
+            msg = "not a task"
+            raise ValueError(msg)
+        if calls.count(b"retry") == 1:
+            msg = "disk full"
+            raise RetryLater(msg)
+        stop.set()
+        return [Outgoing(names.results, b"ok")]
+
+    # When it is consumed
+    thread = threading.Thread(target=transport.consume, args=(names.tasks, handle), kwargs={"stop": stop})
+    thread.start()
+    thread.join(PATIENCE)
+
+    # Then the bad one is dead with its error and the other was retried and handed on
+    body, headers = transport.get_message(names.dead) or (b"", {})
+    assert body == b"bad"
+    assert headers[ERROR_HEADER] == "ValueError: not a task"
+    assert transport.get(names.results) == b"ok"
+    assert calls == [b"bad", b"retry", b"retry"]

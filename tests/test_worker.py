@@ -1,0 +1,204 @@
+"""The worker's handler on real files: results, the retry policy, failures, and refusing bad settings."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import shared.messaging
+import worker.main
+from shared.errors import DecodeError
+from shared.messages import ChunkResult, ChunkTask
+from shared.messaging import ERROR_HEADER, QueueNames
+from worker.main import chunk_handler, give_up_handler
+from worker.main import main as worker_main
+
+NAMES = QueueNames("unit")
+NO_BACKOFF = {"backoff": lambda attempt: 0.0}
+
+
+@pytest.fixture
+def in_process_main(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run a service's main here: keep pytest's logging and signal handlers as they are."""
+    monkeypatch.setattr(worker.main, "configure_logging", lambda service: None)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield worker_main
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def task_for(location: str | Path, *, attempt: int = 0, sample: str = "data_A") -> ChunkTask:
+    return ChunkTask("run-1", sample, str(location), 0, 20, 10.0, attempt=attempt)
+
+
+def test_a_task_gives_one_result_on_the_results_queue(real_dataset: Path) -> None:
+    # Given a task over 20 entries of a real file
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", **NO_BACKOFF)
+
+    # When it is handled
+    [out] = handle(task_for(real_dataset / "Data" / "data_A.4lep.root").encode())
+
+    # Then a result for the chunk goes to the results queue
+    assert out.queue == NAMES.results
+    result = ChunkResult.decode(out.body)
+    assert (result.events_read, result.error, result.worker) == (20, None, "w")
+
+
+def test_a_transient_failure_republishes_the_task_with_the_attempt_raised() -> None:
+    # Given a file server that refuses connections (transient: it may come back)
+    task = task_for(f"http://127.0.0.1:{closed_port()}/Data/data_A.4lep.root", attempt=1)
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", **NO_BACKOFF)
+
+    # When the task is handled
+    [out] = handle(task.encode())
+
+    # Then the same chunk goes back to the tasks queue for another try, and nothing else
+    assert out.queue == NAMES.tasks
+    retry = ChunkTask.decode(out.body)
+    assert retry.chunk_id == task.chunk_id
+    assert retry.attempt == 2
+
+
+def test_the_retry_waits_the_backoff_of_its_attempt() -> None:
+    # Given a backoff policy that records what it is asked
+    asked: list[int] = []
+
+    def backoff(attempt: int) -> float:
+        asked.append(attempt)
+        return 0.2
+
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", backoff=backoff)
+    task = task_for(f"http://127.0.0.1:{closed_port()}/Data/data_A.4lep.root", attempt=2)
+
+    # When a transient failure is handled
+    started = time.monotonic()
+    handle(task.encode())
+
+    # Then it waited the delay for attempt 2 before handing the retry on
+    assert asked == [2]
+    assert time.monotonic() - started >= 0.2
+
+
+def test_sigterm_cuts_the_backoff_short() -> None:
+    # Given a worker told to stop, and a long backoff
+    stop = threading.Event()
+    stop.set()
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", stop=stop, backoff=lambda attempt: 60.0)
+    task = task_for(f"http://127.0.0.1:{closed_port()}/Data/data_A.4lep.root")
+
+    # When a transient failure is handled
+    started = time.monotonic()
+    [out] = handle(task.encode())
+
+    # Then the retry is handed on at once, within any grace period
+    assert time.monotonic() - started < 5.0
+    assert ChunkTask.decode(out.body).attempt == 1
+
+
+def test_after_max_retries_the_chunk_fails_and_the_task_is_dead_lettered() -> None:
+    # Given a transient failure on the last allowed try
+    location = f"http://127.0.0.1:{closed_port()}/Data/data_A.4lep.root"
+    task = task_for(location, attempt=3)
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", **NO_BACKOFF)
+
+    # When it is handled
+    result_out, dead_out = handle(task.encode())
+
+    # Then the aggregator gets a failed result naming the file, and the task goes to the dead letters
+    assert result_out.queue == NAMES.results
+    result = ChunkResult.decode(result_out.body)
+    assert result.failed
+    assert location in (result.error or "")
+    assert result.attempt == 3
+    assert dead_out.queue == NAMES.dead
+    assert dead_out.body == task.encode()
+    assert dead_out.headers[ERROR_HEADER] == result.error
+
+
+def test_a_permanent_failure_is_not_retried(tmp_path: Path) -> None:
+    # Given a task for a file that does not exist
+    missing = tmp_path / "Data" / "data_A.4lep.root"
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", **NO_BACKOFF)
+
+    # When it is handled on its first try
+    result_out, dead_out = handle(task_for(missing).encode())
+
+    # Then it fails at once, naming the file
+    result = ChunkResult.decode(result_out.body)
+    assert str(missing) in (result.error or "")
+    assert result.attempt == 0
+    assert dead_out.queue == NAMES.dead
+
+
+def test_a_body_that_is_not_a_task_raises_for_the_dead_letter_queue() -> None:
+    handle = chunk_handler(NAMES, max_retries=3, worker="w")
+    with pytest.raises(DecodeError):
+        handle(b'{"kind": "result"}')
+    with pytest.raises(DecodeError):
+        handle(b"\xff not json")
+
+
+def test_a_task_that_keeps_killing_workers_is_recorded_as_failed(real_dataset: Path) -> None:
+    # Given a task delivered too often without acknowledgement
+    task = task_for(real_dataset / "Data" / "data_A.4lep.root")
+    give_up = give_up_handler(NAMES, worker="w")
+
+    # When the transport gives up on it
+    result_out, dead_out = give_up(task.encode(), "delivered 6 times without being acknowledged")
+
+    # Then the aggregator learns it failed, and why, and the task is dead-lettered
+    result = ChunkResult.decode(result_out.body)
+    assert result.chunk_id == task.chunk_id
+    assert "delivered 6 times" in (result.error or "")
+    assert "data_A.4lep.root" in (result.error or "")
+    assert dead_out.queue == NAMES.dead
+
+
+def test_an_unreachable_broker_stops_the_worker_with_exit_code_2(
+    in_process_main, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a broker URL where nothing listens
+    port = closed_port()
+    monkeypatch.setenv("HZZ_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{port}/%2F")
+    monkeypatch.setattr(shared.messaging, "CONNECT_ATTEMPTS", 2)
+
+    # When the worker starts
+    with caplog.at_level(logging.ERROR):
+        code = in_process_main([])
+
+    # Then it exits with 2 and one error line saying where it looked and what to set
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert code == 2
+    assert len(errors) == 1
+    assert f"127.0.0.1:{port}" in errors[0]
+    assert "HZZ_BROKER_URL" in errors[0]
+
+
+def test_bad_settings_stop_the_worker_with_exit_code_2(
+    in_process_main, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a fraction outside (0, 1]
+    monkeypatch.setenv("HZZ_FRACTION", "1.5")
+
+    # When the worker starts
+    with caplog.at_level(logging.ERROR):
+        code = in_process_main([])
+
+    # Then it exits with 2, naming the variable and the accepted values
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert code == 2
+    assert len(errors) == 1
+    assert "HZZ_FRACTION" in errors[0]
+    assert "(0, 1]" in errors[0]
