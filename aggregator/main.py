@@ -6,7 +6,7 @@ it is down wait in the durable queue. A checkpoint that cannot be written keeps 
 unacknowledged and is tried again. While a run is in progress the plot and results.json are
 refreshed every ``HZZ_REFRESH_SECONDS``; when the last chunk is in they are written at once.
 
-A manifest of the current run whose settings carry :data:`REQUEUE_KEY` is a requeue notice
+A :class:`~shared.messages.RequeueNotice` of the current run
 (``hzz requeue-failed``): its chunks, failed so far, become pending again until their new
 results arrive.
 """
@@ -21,19 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from shared.data_vars import Settings
-from shared.errors import DecodeError, HZZError
+from shared.errors import DecodeError, HZZError, RetryLater
 from shared.logs import configure_logging
 from shared.merging import RunTally
-from shared.messages import ChunkResult, RunManifest, decode_message
-from shared.messaging import Outgoing, QueueNames, RabbitMQTransport, RetryLater, Transport
+from shared.messages import ChunkResult, RequeueNotice, RunManifest, decode_message
+from shared.messaging import RabbitMQTransport
 from shared.outputs import ensure_writable, load_checkpoint, save_checkpoint, write_outputs
+from shared.transport import Outgoing, QueueNames, Transport
 
-__all__ = ["REQUEUE_KEY", "Aggregator", "main"]
+__all__ = ["Aggregator", "main"]
 
 log = logging.getLogger(__name__)
 
-#: The settings key that turns a manifest of the current run into a requeue notice.
-REQUEUE_KEY = "requeue_failed"
 
 
 class Aggregator:
@@ -80,6 +79,8 @@ class Aggregator:
                 force = self._start(message)
             elif isinstance(message, ChunkResult):
                 force = self._merge(message)
+            elif isinstance(message, RequeueNotice):
+                force = self._requeue(message)
             else:
                 msg = f"a {message.kind!r} message does not belong on the results queue"
                 raise DecodeError(msg)
@@ -109,14 +110,15 @@ class Aggregator:
             log.info("run %s: %d failed chunks requeued: %s", self.tally.run_id, len(reopened), reopened)
         return reopened
 
+    def _requeue(self, notice: RequeueNotice) -> bool:
+        if self.tally is None or self.tally.run_id != notice.run_id:
+            log.warning("ignoring a requeue notice for run %s: the current run is another", notice.run_id)
+            return False
+        return bool(self._reopen(notice.chunk_ids))
+
     def _start(self, manifest: RunManifest) -> bool:
         if self.tally is not None and self.tally.run_id == manifest.run_id:
-            if manifest.settings.get(REQUEUE_KEY):
-                return bool(self._reopen(manifest.chunk_ids))
             return False  # the producer published again (a retried Job): same run
-        if manifest.settings.get(REQUEUE_KEY):
-            log.warning("ignoring a requeue notice for run %s: the current run is another", manifest.run_id)
-            return False
         if self.expected_run is not None and manifest.run_id != self.expected_run:
             log.info("ignoring the manifest of run %s (waiting for %s)", manifest.run_id, self.expected_run)
             return False

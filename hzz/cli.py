@@ -69,7 +69,8 @@ def _requeue_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _requeue(args: argparse.Namespace) -> int:
     from producer.main import load_run, requeue_failed
-    from shared.messaging import QueueNames, RabbitMQTransport
+    from shared.messaging import RabbitMQTransport
+    from shared.transport import QueueNames
 
     overrides = {key: getattr(args, key) for key in ("output_dir", "broker_url", "queue_prefix")}
     settings = Settings.from_env(**overrides)

@@ -24,8 +24,9 @@ from producer.main import load_run, publish_run, requeue_failed
 from shared.data_vars import Settings
 from shared.errors import BrokerUnavailable, HZZError
 from shared.logs import configure_logging
-from shared.messaging import EmbeddedTransport, QueueNames, RabbitMQTransport, Transport, broker_answers
+from shared.messaging import RabbitMQTransport, broker_answers
 from shared.outputs import RESULTS_FILE, ensure_writable
+from shared.transport import EmbeddedTransport, QueueNames, Transport
 from worker.main import run_worker
 
 __all__ = ["choose_transport", "run_local"]

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,16 +20,15 @@ from shared.data_vars import Settings
 from shared.errors import ConfigError, HZZError
 from shared.logs import configure_logging
 from shared.merging import RunTally
-from shared.messages import ChunkTask, RunManifest
-from shared.messaging import QueueNames, RabbitMQTransport, Transport
+from shared.messages import ChunkTask, RequeueNotice, RunManifest
+from shared.messaging import RabbitMQTransport
 from shared.outputs import CHECKPOINT_FILE
+from shared.transport import QueueNames, Transport
 
 __all__ = ["failed_tasks", "load_run", "main", "publish_run", "requeue_failed"]
 
 log = logging.getLogger(__name__)
 
-#: Settings key of a requeue notice; the aggregator's ``REQUEUE_KEY`` (services do not import each other).
-REQUEUE_KEY = "requeue_failed"
 
 
 def publish_run(settings: Settings, transport: Transport, *, progress: bool = False) -> RunManifest:
@@ -111,13 +109,7 @@ def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:
     if not tasks:
         log.info("run %s has no failed chunk to requeue", tally.run_id)
         return tasks
-    ids = {t.chunk_id for t in tasks}
-    notice = RunManifest(
-        run_id=tally.run_id,
-        chunks=[c for c in tally.manifest.chunks if c["chunk_id"] in ids],
-        settings={REQUEUE_KEY: True},
-        created=time.time(),
-    )
+    notice = RequeueNotice(run_id=tally.run_id, chunk_ids=[t.chunk_id for t in tasks])
     transport.publish(transport.names.results, notice.encode())
     for task in tasks:
         transport.publish(transport.names.tasks, task.encode())

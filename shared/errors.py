@@ -14,6 +14,7 @@ __all__ = [
     "DecodeError",
     "HZZError",
     "PermanentChunkError",
+    "RetryLater",
     "TransientChunkError",
 ]
 
@@ -44,3 +45,10 @@ class TransientChunkError(ChunkError):
 
 class PermanentChunkError(ChunkError):
     """Will fail again: a missing or corrupt file, a missing tree or branch, an HTTP 404."""
+
+
+class RetryLater(HZZError):
+    """A handler's own resources failed (say, a full disk): keep the message and try it again later.
+
+    An instruction to the transport, not a fault of the message, which is not dead-lettered.
+    """

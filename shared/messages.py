@@ -16,7 +16,15 @@ from typing import Any, ClassVar, Self
 
 from shared.errors import DecodeError
 
-__all__ = ["ChunkResult", "ChunkTask", "Message", "RunManifest", "chunk_id_for", "decode_message"]
+__all__ = [
+    "ChunkResult",
+    "ChunkTask",
+    "Message",
+    "RequeueNotice",
+    "RunManifest",
+    "chunk_id_for",
+    "decode_message",
+]
 
 
 def chunk_id_for(sample: str, location: str, entry_start: int, entry_stop: int | None) -> str:
@@ -88,6 +96,7 @@ _TYPE_CHECKS = {
     "float": _is_number,
     "str | None": lambda v: v is None or isinstance(v, str),
     "list[float]": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "list[dict[str, Any]]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
     "dict[str, Any]": lambda v: isinstance(v, dict),
 }
@@ -162,7 +171,16 @@ class ChunkResult(Message):
         return self.error is not None
 
 
-_KINDS: dict[str, type[Message]] = {cls.kind: cls for cls in (ChunkTask, RunManifest, ChunkResult)}
+@dataclass(frozen=True)
+class RequeueNotice(Message):
+    """Failed chunks of a run are being processed again: they are pending until their new results come."""
+
+    kind: ClassVar[str] = "requeue"
+    run_id: str
+    chunk_ids: list[str]
+
+
+_KINDS: dict[str, type[Message]] = {cls.kind: cls for cls in (ChunkTask, RunManifest, ChunkResult, RequeueNotice)}
 
 
 def decode_message(data: bytes) -> Message:

@@ -1,72 +1,53 @@
-"""Moving messages between services: RabbitMQ (the only module that imports pika) or embedded.
+"""The RabbitMQ transport: the only module that imports pika.
 
-Both transports offer the same two verbs. ``publish(queue, body)`` returns once the message is
-safely stored (RabbitMQ: persistent, publisher-confirmed). ``consume(queue, handle, stop=…)``
-delivers one message at a time to ``handle``, which returns the messages to send on; they are
-published and confirmed *before* the delivery is acknowledged, so a crash at any moment
-leaves the work either not done or done and handed on (at least once; the aggregator drops
-duplicates). A ``handle`` that raises sends the message to the dead-letter queue with the
-error in the :data:`ERROR_HEADER` header: a bad message never crashes a service nor loops
-forever. A handler that raises :class:`RetryLater` (its own fault, say a full disk) keeps the
-message and is called again after a backoff.
+It keeps the contract of :mod:`shared.transport` with durable quorum queues, persistent
+messages, publisher confirms on every publish, manual acknowledgements after the outputs are
+confirmed, and reconnection with backoff.
 
-On RabbitMQ the tasks and results queues are quorum queues that dead-letter into
-``<prefix>.dead`` by themselves (``x-dead-letter-exchange``), for a ``basic_nack`` without
-requeue and for a message delivered more than :data:`DELIVERY_LIMIT` times (the broker's own
-poison guard). Before that, at :data:`POISON_DELIVERIES`, the consumer stops calling the handler
-and calls ``give_up`` instead, so the worker can still record the chunk as failed.
+The tasks and results queues dead-letter into ``<prefix>.dead`` by themselves
+(``x-dead-letter-exchange``), for a ``basic_nack`` without requeue and for a message delivered
+more than :data:`DELIVERY_LIMIT` times (the broker's own poison guard). Before that, at
+:data:`POISON_DELIVERIES`, the consumer stops calling the handler and calls ``give_up`` instead,
+so the worker can still record the chunk as failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue as queue_module
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from multiprocessing.managers import SyncManager
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pika
 import pika.exceptions
 
 from shared.errors import BrokerUnavailable
 from shared.retry import backoff_seconds
+from shared.transport import (
+    POLL_SECONDS,
+    GiveUp,
+    Handler,
+    Outgoing,
+    QueueNames,
+    give_up_delivery,
+    handle_delivery,
+    touch_heartbeat,
+)
 
-__all__ = [
-    "ERROR_HEADER",
-    "HEARTBEAT_FILE",
-    "EmbeddedTransport",
-    "Outgoing",
-    "QueueNames",
-    "RabbitMQTransport",
-    "RetryLater",
-    "Transport",
-    "broker_answers",
-    "dead_letter",
-]
+__all__ = ["DELIVERY_LIMIT", "POISON_DELIVERIES", "RabbitMQTransport", "broker_answers"]
 
 log = logging.getLogger(__name__)
 # pika's adapters log every failed connection attempt at ERROR with a traceback; this module
 # reports each attempt itself in one line, and the final failure as BrokerUnavailable.
 logging.getLogger("pika.adapters").setLevel(logging.CRITICAL)
 
-#: Touched while a consumer is healthy; Kubernetes' exec liveness probe checks its age.
-HEARTBEAT_FILE = Path("/tmp/hzz-heartbeat")
-#: How long a consumer waits for a message before it checks its stop flag again.
-POLL_SECONDS = 0.5
 #: Connection attempts (with backoff, about 30 s in all) before the broker counts as unreachable.
 CONNECT_ATTEMPTS = 8
 #: Publish attempts, each after a reconnection, before a publish gives up.
 PUBLISH_ATTEMPTS = 3
-#: Header carrying the error that sent a message to the dead-letter queue.
-ERROR_HEADER = "x-hzz-error"
-#: Header naming the queue a dead letter came from.
-SOURCE_HEADER = "x-hzz-source-queue"
 #: Earlier deliveries (never acknowledged: the consumer died or was stopped) after which the
 #: consumer gives up on a message instead of trying it again. A returned message is delivered
 #: first, so a storm of unrelated kills can hit one chunk several times: keep a margin.
@@ -76,97 +57,6 @@ POISON_DELIVERIES = 10
 DELIVERY_LIMIT = 20
 #: Seconds a connection may stay blocked by the broker (memory or disk alarm) before it is dropped.
 BLOCKED_TIMEOUT_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class QueueNames:
-    """The three queues of a deployment: tasks, results and dead letters."""
-
-    prefix: str = "hzz"
-
-    @property
-    def tasks(self) -> str:
-        return f"{self.prefix}.tasks"
-
-    @property
-    def results(self) -> str:
-        return f"{self.prefix}.results"
-
-    @property
-    def dead(self) -> str:
-        return f"{self.prefix}.dead"
-
-    def all(self) -> tuple[str, str, str]:
-        return (self.tasks, self.results, self.dead)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message a handler wants published before its delivery is acknowledged."""
-
-    queue: str
-    body: bytes
-    headers: Mapping[str, Any] = field(default_factory=dict)
-
-
-class RetryLater(Exception):  # an instruction to the transport, not a fault of the message
-    """Raised by a handler whose own resources failed: keep the message, call again after a backoff."""
-
-
-#: Turns one delivered body into the messages to publish; raising dead-letters the body.
-Handler = Callable[[bytes], Iterable[Outgoing]]
-#: Called instead of the handler for a message that keeps killing its consumer: (body, reason).
-GiveUp = Callable[[bytes, str], Iterable[Outgoing]]
-
-
-class Transport(Protocol):
-    names: QueueNames
-
-    def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None: ...
-
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def touch_heartbeat(path: Path = HEARTBEAT_FILE) -> None:
-    with contextlib.suppress(OSError):  # a read-only or missing /tmp must not stop the work
-        path.touch()
-
-
-def dead_letter(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
-    """The copy of ``body`` from ``queue`` for the dead-letter queue, with why it landed there."""
-    return Outgoing(dead, body, {ERROR_HEADER: reason[:2000], SOURCE_HEADER: queue})
-
-
-def _dead_letter_logged(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
-    log.warning("message from %r dead-lettered: %s", queue, reason)
-    return dead_letter(queue, body, reason, dead)
-
-
-def _handle(handle: Handler, queue: str, body: bytes, dead: str, stop: threading.Event) -> list[Outgoing] | None:
-    """The handler's outputs, or a dead letter if it raised; None: put the message back (stopping)."""
-    attempt = 0
-    while True:
-        try:
-            return list(handle(body))
-        except RetryLater as e:
-            delay = backoff_seconds(attempt, base=1.0, cap=30.0)
-            attempt += 1
-            log.warning("message from %r kept: %s; trying again in %.1f s", queue, e, delay)
-            if stop.wait(delay):
-                return None
-        except Exception as e:
-            return [_dead_letter_logged(queue, body, f"{type(e).__name__}: {e}", dead)]
-
-
-def _give_up(give_up: GiveUp | None, queue: str, body: bytes, reason: str, dead: str) -> list[Outgoing]:
-    if give_up is not None:
-        try:
-            return list(give_up(body, reason))
-        except Exception as e:
-            reason = f"{reason}; giving up failed too: {type(e).__name__}: {e}"
-    return [_dead_letter_logged(queue, body, reason, dead)]
 
 
 class RabbitMQTransport:
@@ -357,7 +247,7 @@ class RabbitMQTransport:
         deliveries = int((properties.headers or {}).get("x-delivery-count", 0))
         if deliveries >= POISON_DELIVERIES:
             reason = f"delivered {deliveries + 1} times without being acknowledged: it kills or stalls its consumer"
-            outputs: list[Outgoing] | None = _give_up(give_up, queue, body, reason, self.names.dead)
+            outputs: list[Outgoing] | None = give_up_delivery(give_up, queue, body, reason, self.names.dead)
         else:
             outputs = self._run(handle, queue, body)
         if outputs is None:  # told to stop while the handler was waiting to try again
@@ -370,7 +260,7 @@ class RabbitMQTransport:
     def _run(self, handle: Handler, queue: str, body: bytes) -> list[Outgoing] | None:
         # The handler runs on its own thread so this one keeps the connection's heartbeats going.
         assert self._stop is not None
-        future = self._executor.submit(_handle, handle, queue, body, self.names.dead, self._stop)
+        future = self._executor.submit(handle_delivery, handle, queue, body, self.names.dead, self._stop)
         while not wait([future], timeout=0.2).done:  # returns as soon as the handler is done
             assert self._connection is not None
             self._connection.process_data_events(time_limit=0)
@@ -440,55 +330,6 @@ def _describe(error: BaseException | None) -> str:
         error = inner
     text = str(error).strip() or repr(error)
     return f"{type(error).__name__}: {text}"
-
-
-class EmbeddedTransport:
-    """Queues in a multiprocessing manager: the broker-less transport of the one-machine run.
-
-    Messages live in memory only: nothing survives the run's process, which is fine on a
-    laptop and why Kubernetes uses RabbitMQ.
-    """
-
-    def __init__(self, names: QueueNames, queues: Mapping[str, Any]) -> None:
-        self.names = names
-        self._queues = dict(queues)
-
-    @classmethod
-    def start(cls, names: QueueNames, manager: SyncManager) -> EmbeddedTransport:
-        return cls(names, {name: manager.Queue() for name in names.all()})
-
-    def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
-        self._queues[queue].put((bytes(body), dict(headers or {})))
-
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
-        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
-        source = self._queues[queue]
-        while not stop.is_set():
-            touch_heartbeat()
-            try:
-                body, headers = source.get(timeout=POLL_SECONDS)
-            except queue_module.Empty:
-                continue
-            outputs = _handle(handle, queue, body, self.names.dead, stop)
-            if outputs is None:
-                source.put((body, headers))
-                continue
-            for out in outputs:
-                self.publish(out.queue, out.body, out.headers)
-
-    def get(self, queue: str) -> bytes | None:
-        message = self.get_message(queue)
-        return None if message is None else message[0]
-
-    def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
-        try:
-            body, headers = self._queues[queue].get_nowait()
-        except queue_module.Empty:
-            return None
-        return body, headers
-
-    def close(self) -> None:
-        pass
 
 
 def broker_answers(url: str, *, timeout: float = 2.0) -> bool:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.messaging import QueueNames, RabbitMQTransport, broker_answers
+from shared.messaging import RabbitMQTransport, broker_answers
+from shared.transport import QueueNames
 
 #: The two real files of the 2020 release shipped with the project's shared folder.
 REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"

@@ -16,16 +16,16 @@ import pytest
 
 import aggregator.main
 import producer.main
-from aggregator.main import REQUEUE_KEY, Aggregator
+from aggregator.main import Aggregator
 from producer.main import failed_tasks, load_run, requeue_failed
 from shared.analysis import analyse_chunk, failed_result
 from shared.chunking import plan_run
 from shared.data_vars import Settings
-from shared.errors import ConfigError, DecodeError
+from shared.errors import ConfigError, DecodeError, RetryLater
 from shared.merging import RunTally
-from shared.messages import ChunkResult, ChunkTask, RunManifest, decode_message
-from shared.messaging import EmbeddedTransport, QueueNames, RetryLater
+from shared.messages import ChunkResult, ChunkTask, RequeueNotice, decode_message
 from shared.outputs import RESULTS_FILE, load_checkpoint, results_document, write_atomic
+from shared.transport import EmbeddedTransport, QueueNames
 
 
 class Run:
@@ -200,11 +200,15 @@ def test_a_requeue_reopens_the_failed_chunks_and_the_rerun_equals_a_clean_run(ru
     )
 
 
-def test_a_requeue_notice_is_a_manifest_the_aggregator_recognises(run: Run) -> None:
-    # The services do not import each other: the key is spelled in both
-    assert producer.main.REQUEUE_KEY == REQUEUE_KEY
-    notice = RunManifest("run-1", run.manifest.chunks[:1], {REQUEUE_KEY: True}, 0.0)
-    assert isinstance(decode_message(notice.encode()), RunManifest)
+def test_a_requeue_notice_of_another_run_changes_nothing(run: Run, tmp_path: Path) -> None:
+    aggregator = Aggregator(tmp_path / "other", refresh_seconds=60)
+    aggregator.handle(run.manifest.encode())
+    before = aggregator.tally.tally() if aggregator.tally else None
+
+    aggregator.handle(RequeueNotice("another-run", [run.manifest.chunks[0]["chunk_id"]]).encode())
+
+    assert aggregator.tally is not None and aggregator.tally.tally() == before
+    assert isinstance(decode_message(RequeueNotice("r", ["c"]).encode()), RequeueNotice)
 
 
 def test_nothing_to_requeue_without_a_checkpoint(tmp_path: Path) -> None:

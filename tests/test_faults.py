@@ -39,8 +39,9 @@ import uproot
 
 from shared.data_vars import Settings
 from shared.messages import ChunkResult
-from shared.messaging import ERROR_HEADER, Outgoing, QueueNames, RabbitMQTransport, broker_answers
+from shared.messaging import RabbitMQTransport, broker_answers
 from shared.notebook import NotebookSample, run_notebook
+from shared.transport import ERROR_HEADER, Outgoing, QueueNames
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faults injected by this module, per kind (printed when the module ends).

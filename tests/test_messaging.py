@@ -15,17 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 
-from shared.errors import BrokerUnavailable
-from shared.messaging import (
-    DELIVERY_LIMIT,
-    ERROR_HEADER,
-    POISON_DELIVERIES,
-    EmbeddedTransport,
-    Outgoing,
-    QueueNames,
-    RabbitMQTransport,
-    RetryLater,
-)
+from shared.errors import BrokerUnavailable, RetryLater
+from shared.messaging import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
+from shared.transport import ERROR_HEADER, EmbeddedTransport, Outgoing, QueueNames
 
 #: Seconds a test waits for a consumer to do what it should.
 PATIENCE = 10.0

@@ -15,7 +15,7 @@ import shared.messaging
 import worker.main
 from shared.errors import DecodeError
 from shared.messages import ChunkResult, ChunkTask
-from shared.messaging import ERROR_HEADER, QueueNames
+from shared.transport import ERROR_HEADER, QueueNames
 from worker.main import chunk_handler, give_up_handler
 from worker.main import main as worker_main
 

@@ -20,8 +20,9 @@ from shared.data_vars import Settings
 from shared.errors import HZZError, TransientChunkError
 from shared.logs import configure_logging
 from shared.messages import ChunkTask
-from shared.messaging import Outgoing, QueueNames, RabbitMQTransport, Transport, dead_letter
+from shared.messaging import RabbitMQTransport
 from shared.retry import backoff_seconds, should_retry
+from shared.transport import Outgoing, QueueNames, Transport, dead_letter
 
 __all__ = ["chunk_handler", "give_up_handler", "main", "run_worker"]
 

@@ -1,0 +1,196 @@
+"""The contract every transport keeps, and the broker-less transport of the one-machine run.
+
+A transport offers two verbs. ``publish(queue, body)`` returns once the message is safely
+stored (RabbitMQ: persistent, publisher-confirmed). ``consume(queue, handle, stop=…)`` delivers
+one message at a time to ``handle``, which returns the messages to send on; they are published
+(and confirmed) *before* the delivery is acknowledged, so a crash at any moment leaves the work
+either not done or done and handed on (at least once; the aggregator drops duplicates). A
+``handle`` that raises sends the message to the dead-letter queue with the error in the
+:data:`ERROR_HEADER` header: a bad message never crashes a service nor loops forever. A handler
+that raises :class:`~shared.errors.RetryLater` (its own fault, say a full disk) keeps the
+message and is called again after a backoff.
+
+:mod:`shared.messaging` implements this over RabbitMQ; :class:`EmbeddedTransport` here over
+queues in a multiprocessing manager, so a laptop with nothing but Python runs the pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue as queue_module
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.errors import RetryLater
+from shared.retry import backoff_seconds
+
+__all__ = [
+    "ERROR_HEADER",
+    "HEARTBEAT_FILE",
+    "POLL_SECONDS",
+    "SOURCE_HEADER",
+    "EmbeddedTransport",
+    "GiveUp",
+    "Handler",
+    "Outgoing",
+    "QueueNames",
+    "Transport",
+    "dead_letter",
+    "give_up_delivery",
+    "handle_delivery",
+    "touch_heartbeat",
+]
+
+log = logging.getLogger(__name__)
+
+#: Touched while a consumer is healthy; Kubernetes' exec liveness probe checks its age.
+HEARTBEAT_FILE = Path("/tmp/hzz-heartbeat")
+#: How long a consumer waits for a message before it checks its stop flag again.
+POLL_SECONDS = 0.5
+#: Header carrying the error that sent a message to the dead-letter queue.
+ERROR_HEADER = "x-hzz-error"
+#: Header naming the queue a dead letter came from.
+SOURCE_HEADER = "x-hzz-source-queue"
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """The three queues of a deployment: tasks, results and dead letters."""
+
+    prefix: str = "hzz"
+
+    @property
+    def tasks(self) -> str:
+        return f"{self.prefix}.tasks"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}.results"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}.dead"
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.tasks, self.results, self.dead)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a handler wants published before its delivery is acknowledged."""
+
+    queue: str
+    body: bytes
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Turns one delivered body into the messages to publish; raising dead-letters the body.
+Handler = Callable[[bytes], Iterable[Outgoing]]
+#: Called instead of the handler for a message that keeps killing its consumer: (body, reason).
+GiveUp = Callable[[bytes, str], Iterable[Outgoing]]
+
+
+class Transport(Protocol):
+    names: QueueNames
+
+    def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None: ...
+
+    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def touch_heartbeat(path: Path = HEARTBEAT_FILE) -> None:
+    with contextlib.suppress(OSError):  # a read-only or missing /tmp must not stop the work
+        path.touch()
+
+
+def dead_letter(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
+    """The copy of ``body`` from ``queue`` for the dead-letter queue, with why it landed there."""
+    return Outgoing(dead, body, {ERROR_HEADER: reason[:2000], SOURCE_HEADER: queue})
+
+
+def dead_letter_logged(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:
+    log.warning("message from %r dead-lettered: %s", queue, reason)
+    return dead_letter(queue, body, reason, dead)
+
+
+def handle_delivery(
+    handle: Handler, queue: str, body: bytes, dead: str, stop: threading.Event
+) -> list[Outgoing] | None:
+    """The handler's outputs, or a dead letter if it raised; None: put the message back (stopping)."""
+    attempt = 0
+    while True:
+        try:
+            return list(handle(body))
+        except RetryLater as e:
+            delay = backoff_seconds(attempt, base=1.0, cap=30.0)
+            attempt += 1
+            log.warning("message from %r kept: %s; trying again in %.1f s", queue, e, delay)
+            if stop.wait(delay):
+                return None
+        except Exception as e:
+            return [dead_letter_logged(queue, body, f"{type(e).__name__}: {e}", dead)]
+
+
+def give_up_delivery(give_up: GiveUp | None, queue: str, body: bytes, reason: str, dead: str) -> list[Outgoing]:
+    if give_up is not None:
+        try:
+            return list(give_up(body, reason))
+        except Exception as e:
+            reason = f"{reason}; giving up failed too: {type(e).__name__}: {e}"
+    return [dead_letter_logged(queue, body, reason, dead)]
+
+
+class EmbeddedTransport:
+    """Queues in a multiprocessing manager: the broker-less transport of the one-machine run.
+
+    Messages live in memory only: nothing survives the run's process, which is fine on a
+    laptop and why Kubernetes uses RabbitMQ.
+    """
+
+    def __init__(self, names: QueueNames, queues: Mapping[str, Any]) -> None:
+        self.names = names
+        self._queues = dict(queues)
+
+    @classmethod
+    def start(cls, names: QueueNames, manager: SyncManager) -> EmbeddedTransport:
+        return cls(names, {name: manager.Queue() for name in names.all()})
+
+    def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
+        self._queues[queue].put((bytes(body), dict(headers or {})))
+
+    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
+        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
+        source = self._queues[queue]
+        while not stop.is_set():
+            touch_heartbeat()
+            try:
+                body, headers = source.get(timeout=POLL_SECONDS)
+            except queue_module.Empty:
+                continue
+            outputs = handle_delivery(handle, queue, body, self.names.dead, stop)
+            if outputs is None:
+                source.put((body, headers))
+                continue
+            for out in outputs:
+                self.publish(out.queue, out.body, out.headers)
+
+    def get(self, queue: str) -> bytes | None:
+        message = self.get_message(queue)
+        return None if message is None else message[0]
+
+    def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
+        try:
+            body, headers = self._queues[queue].get_nowait()
+        except queue_module.Empty:
+            return None
+        return body, headers
+
+    def close(self) -> None:
+        pass
