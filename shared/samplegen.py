@@ -8,7 +8,10 @@ four-vectors: a boosted 4ℓ system of mass M decays to two lepton pairs, so tha
 sample's shape (a 125 GeV peak for the signal, the Z peak and the ZZ threshold for ``llll``, a
 broad spectrum for Z+jets and tt̄, a mixture for data). A per-sample fraction of events gets a
 wrong charge or flavour sum, so that the cuts remove about as much as in the real release.
-Everything is vectorised and written in batches: memory stays bounded at any size.
+Everything is vectorised and written in batches: memory stays bounded at any size. The pieces
+that build and write events (:func:`draw_mass`, :func:`accepted_four_leptons`, :func:`decay`,
+:func:`jagged_leptons`, :func:`write_tree`, …) are public: :mod:`shared.samplegen2025` writes the
+2025 ``exactly4lep`` schema with them (``--profile 2025``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import argparse
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,27 @@ from shared.errors import ConfigError
 from shared.infofile import infos
 from shared.physics import TREE_NAME, WEIGHT_BRANCHES
 
-__all__ = ["BATCH_SIZE", "REAL_ENTRIES", "event_counts", "generate_dataset", "main"]
+__all__ = [
+    "BATCH_SIZE",
+    "REAL_ENTRIES",
+    "Batch",
+    "Shape",
+    "accepted_four_leptons",
+    "boost",
+    "decay",
+    "draw_mass",
+    "event_counts",
+    "flip_charges",
+    "flip_flavours",
+    "four_leptons",
+    "generate_dataset",
+    "jagged_leptons",
+    "lepton_energy",
+    "lepton_mass",
+    "lepton_pairs",
+    "main",
+    "write_tree",
+]
 
 #: Entries per file of the real release (tree ``mini``): the default sizes.
 REAL_ENTRIES: dict[str, int] = {
@@ -138,7 +161,7 @@ def generate_dataset(
         for sample, n in counts.items():
             # crc32, unlike hash(), is the same in every process.
             rng = np.random.default_rng([seed, zlib.crc32(sample.encode())])
-            _write_file(paths[sample], sample, n, rng, bar)
+            write_tree(paths[sample], TREE_NAME, n, lambda size, first, s=sample, r=rng: _batch(s, size, first, r), bar)
     return paths
 
 
@@ -168,29 +191,39 @@ def event_counts(
     return counts
 
 
-def _write_file(path: Path, sample: str, n: int, rng: np.random.Generator, bar: tqdm) -> None:
+#: A file's branches for a batch of events: flat numpy arrays and one jagged ``lep`` record.
+Batch = dict[str, np.ndarray | ak.Array]
+
+
+def write_tree(path: Path, tree_name: str, n: int, batch: Callable[[int, int], Batch], bar: tqdm) -> None:
+    """Write ``n`` events to the TTree ``tree_name`` of a new file ``path``, atomically and in batches.
+
+    ``batch(size, first)`` gives the branches of ``size`` events numbered from ``first``; it is
+    called in order, once per :data:`BATCH_SIZE` events (once with size 0 for ``n = 0``, so that
+    the tree exists). A jagged record ``lep`` becomes ``lep_<field>`` branches counted by ``lep_n``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed, so that no reader ever sees a half-written file.
     partial = path.with_name(path.name + ".part")
     with uproot.recreate(partial, compression=uproot.ZLIB(1)) as file:  # as the real files
         tree = None
         for start in range(0, max(n, 1), BATCH_SIZE):  # one empty batch for n = 0: the tree is still made
-            batch = _batch(sample, min(BATCH_SIZE, n - start), start, rng)
+            branches = batch(min(BATCH_SIZE, n - start), start)
             if tree is None:
                 tree = file.mktree(
-                    TREE_NAME,
-                    {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in batch.items()},
+                    tree_name,
+                    {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()},
                     counter_name=lambda counted: f"{counted}_n",  # lep_n, shared by every lep_* branch
                     field_name=lambda outer, inner: f"{outer}_{inner}",  # lep_pt, not lep_lep_pt
                     initial_basket_capacity=n // BATCH_SIZE + 2,
                 )
             if n:
-                tree.extend(batch)
+                tree.extend(branches)
             bar.update(min(BATCH_SIZE, n - start))
     os.replace(partial, path)
 
 
-def _batch(sample: str, n: int, first: int, rng: np.random.Generator) -> dict[str, np.ndarray | ak.Array]:
+def _batch(sample: str, n: int, first: int, rng: np.random.Generator) -> Batch:
     """The branches of ``n`` events, numbered from ``first``."""
     is_data = group_of(sample).is_data
     if is_data:
@@ -221,21 +254,17 @@ def _batch(sample: str, n: int, first: int, rng: np.random.Generator) -> dict[st
     trig_e, trig_m = has_e & (rng.random(n) < 0.9), has_mu & (rng.random(n) < 0.9)
     neither = ~(trig_e | trig_m)
     branches |= {"trigE": trig_e | (neither & has_e), "trigM": trig_m | (neither & ~has_e)}
-    return branches | {"lep": _jagged(lep)}
+    return branches | {"lep": jagged_leptons({f: lep[f] for f in LEPTON_FIELDS}, lep["count"])}
 
 
 def _leptons(recipe: Recipe, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """``n`` events' leptons: (n, 6) columns pt, eta, phi, E [MeV], charge, type, and ``count``."""
     # Two opposite-charge pairs, ee or μμ; then a wrong charge and/or flavour for the failing fraction.
-    lep_type = np.repeat(np.where(rng.random((n, 2)) < [recipe.first_pair_ee, 0.5], 11, 13), 2, axis=1)
-    charge = np.repeat(rng.choice(np.array([-1, 1]), (n, 2)), 2, axis=1) * np.array([1, -1, 1, -1])
+    lep_type, charge = lepton_pairs(n, recipe.first_pair_ee, rng)
     fate, bad = rng.random(n), 1.0 - recipe.keep
-    wrong = np.flatnonzero((fate >= recipe.keep) & (fate < recipe.keep + 0.65 * bad))
-    charge[wrong, rng.integers(0, 4, wrong.size)] *= -1
-    wrong = np.flatnonzero(fate >= recipe.keep + 0.35 * bad)
-    column = rng.integers(0, 4, wrong.size)
-    lep_type[wrong, column] = 24 - lep_type[wrong, column]  # 11 ↔ 13
-    p = _accepted_four_leptons(_draw_mass(recipe.shape, n, rng), _lepton_mass(lep_type), rng)
+    flip_charges(charge, np.flatnonzero((fate >= recipe.keep) & (fate < recipe.keep + 0.65 * bad)), rng)
+    flip_flavours(lep_type, np.flatnonzero(fate >= recipe.keep + 0.35 * bad), rng)
+    p = accepted_four_leptons(draw_mass(recipe.shape, n, rng), lepton_mass(lep_type), rng)
     pt = np.hypot(p[..., 1], p[..., 2])
     four = {"pt": pt, "eta": np.arcsinh(p[..., 3] / pt), "phi": np.arctan2(p[..., 2], p[..., 1])}
     four |= {"charge": charge, "type": lep_type}
@@ -258,18 +287,41 @@ def _leptons(recipe: Recipe, n: int, rng: np.random.Generator) -> dict[str, np.n
         "pt": pt32,
         "eta": eta32,
         "phi": six["phi"].astype(np.float32),
-        "E": _energy(pt32, eta32, _lepton_mass(six["type"]) * GEV),
+        "E": lepton_energy(pt32, eta32, lepton_mass(six["type"]) * GEV),
         "charge": six["charge"].astype(np.int32),
         "type": six["type"].astype(np.uint32),
         "count": count,
     }
 
 
-def _lepton_mass(lep_type: np.ndarray) -> np.ndarray:
+def lepton_pairs(n: int, first_pair_ee: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Types (11, 13) and charges (±1) of ``n`` events' two opposite-charge same-flavour pairs, (n, 4) each.
+
+    The first pair is ee with probability ``first_pair_ee``, the second with one half; leptons 0, 1
+    form the first pair, 2, 3 the second.
+    """
+    lep_type = np.repeat(np.where(rng.random((n, 2)) < [first_pair_ee, 0.5], 11, 13), 2, axis=1)
+    charge = np.repeat(rng.choice(np.array([-1, 1]), (n, 2)), 2, axis=1) * np.array([1, -1, 1, -1])
+    return lep_type, charge
+
+
+def flip_charges(charge: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> None:
+    """Flip the charge of one random lepton (of the first four) in each of ``rows``, in place."""
+    charge[rows, rng.integers(0, 4, rows.size)] *= -1
+
+
+def flip_flavours(lep_type: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> None:
+    """Swap e ↔ μ for one random lepton (of the first four) in each of ``rows``, in place."""
+    column = rng.integers(0, 4, rows.size)
+    lep_type[rows, column] = 24 - lep_type[rows, column]  # 11 ↔ 13
+
+
+def lepton_mass(lep_type: np.ndarray) -> np.ndarray:
+    """Each lepton's mass [GeV] from its type (11: electron, else muon)."""
     return np.where(lep_type == 11, ELECTRON_MASS, MUON_MASS)
 
 
-def _draw_mass(shape: Shape, n: int, rng: np.random.Generator) -> np.ndarray:
+def draw_mass(shape: Shape, n: int, rng: np.random.Generator) -> np.ndarray:
     """m4ℓ [GeV] of ``n`` events from a mixture shape."""
     which = rng.choice(len(shape), size=n, p=[fraction for fraction, _, _ in shape])
     mass = np.empty(n)
@@ -285,26 +337,37 @@ def _draw_mass(shape: Shape, n: int, rng: np.random.Generator) -> np.ndarray:
     return mass
 
 
-def _accepted_four_leptons(m4l: np.ndarray, mass: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def accepted_four_leptons(
+    m4l: np.ndarray,
+    mass: np.ndarray,
+    rng: np.random.Generator,
+    min_pt: float | Sequence[float] = MIN_PT,
+    max_eta: float = MAX_ETA,
+) -> np.ndarray:
     """Four-momenta [GeV] (event, lepton, E px py pz), drawn again until inside the acceptance.
 
-    m4ℓ stays as drawn, so its shape is kept; the few events still outside after
-    ``MAX_TRIES`` keep their last draw.
+    The acceptance is |η| < ``max_eta`` and pT > ``min_pt`` for every lepton or, for a sequence,
+    pT > ``min_pt[i]`` for the i-th hardest. m4ℓ stays as drawn, so its shape is kept; the few
+    events still outside after ``MAX_TRIES`` keep their last draw.
     """
     p = np.empty((len(m4l), 4, 4))
     todo = np.arange(len(m4l))
     for _ in range(MAX_TRIES):
-        drawn = _four_leptons(m4l[todo], mass[todo], rng)
+        drawn = four_leptons(m4l[todo], mass[todo], rng)
         p[todo] = drawn
         pt = np.hypot(drawn[..., 1], drawn[..., 2])
-        inside = (pt > MIN_PT) & (np.abs(np.arcsinh(drawn[..., 3] / pt)) < MAX_ETA)
+        if isinstance(min_pt, int | float):
+            hard_enough = pt > min_pt
+        else:
+            hard_enough = -np.sort(-pt, axis=1) > np.asarray(min_pt, dtype=np.float64)
+        inside = hard_enough & (np.abs(np.arcsinh(drawn[..., 3] / pt)) < max_eta)
         todo = todo[~inside.all(axis=1)]
         if not todo.size:
             break
     return p
 
 
-def _four_leptons(m4l: np.ndarray, mass: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def four_leptons(m4l: np.ndarray, mass: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A boosted 4ℓ system of mass ``m4l`` → Z1 Z2 → ℓℓ ℓℓ, every decay isotropic."""
     n = len(m4l)
     # Z1 near the pole when there is room, Z2 (often off-shell) from what is left.
@@ -313,12 +376,12 @@ def _four_leptons(m4l: np.ndarray, mass: np.ndarray, rng: np.random.Generator) -
     pt, y, phi = rng.gamma(2.0, 15.0, n), rng.normal(0.0, 1.0, n), rng.uniform(-np.pi, np.pi, n)
     mt = np.hypot(m4l, pt)
     system = np.stack([mt * np.cosh(y), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y)], axis=1)
-    z1, z2 = _decay(system, m4l, m1, m2, rng)
-    leptons = (*_decay(z1, m1, mass[:, 0], mass[:, 1], rng), *_decay(z2, m2, mass[:, 2], mass[:, 3], rng))
+    z1, z2 = decay(system, m4l, m1, m2, rng)
+    leptons = (*decay(z1, m1, mass[:, 0], mass[:, 1], rng), *decay(z2, m2, mass[:, 2], mass[:, 3], rng))
     return np.stack(leptons, axis=1)
 
 
-def _decay(
+def decay(
     parent: np.ndarray, m: np.ndarray, ma: np.ndarray, mb: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Isotropic two-body decay of ``parent`` (E px py pz) of mass ``m`` to masses ``ma``, ``mb``."""
@@ -327,10 +390,10 @@ def _decay(
     sin = np.sqrt(1.0 - cos**2)
     k = p[:, None] * np.stack([sin * np.cos(phi), sin * np.sin(phi), cos], axis=1)
     beta = parent[:, 1:] / parent[:, :1]
-    return _boost(np.hypot(p, ma), k, beta), _boost(np.hypot(p, mb), -k, beta)
+    return boost(np.hypot(p, ma), k, beta), boost(np.hypot(p, mb), -k, beta)
 
 
-def _boost(e: np.ndarray, k: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def boost(e: np.ndarray, k: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """The rest-frame four-momentum (e, k) seen from a frame in which the rest frame moves at ``beta``."""
     b2, bk = np.einsum("ij,ij->i", beta, beta), np.einsum("ij,ij->i", beta, k)
     gamma = 1.0 / np.sqrt(1.0 - b2)
@@ -338,8 +401,9 @@ def _boost(e: np.ndarray, k: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return np.column_stack([gamma * (e + bk), k + along[:, None] * beta])
 
 
-def _energy(pt: np.ndarray, eta: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """E [MeV] from the stored float32 pT and η, rounded up so that E ≥ |p| holds in the file."""
+def lepton_energy(pt: np.ndarray, eta: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """E (float32, in the unit of ``pt`` and ``mass``) from the stored float32 pT and η, rounded up
+    so that E ≥ |p| holds in the file."""
     exact = np.hypot(pt.astype(np.float64) * np.cosh(eta.astype(np.float64)), mass)
     energy = exact.astype(np.float32)
     return np.where(energy < exact, np.nextafter(energy, np.float32(np.inf)), energy)
@@ -354,33 +418,52 @@ def _mc_weights(sample: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return weight.astype(np.float32)
 
 
-def _jagged(lep: dict[str, np.ndarray]) -> ak.Array:
-    """The (n, 6) columns cut to each event's count, as one record: a ``lep_*`` branch per field."""
-    keep = np.arange(6) < lep["count"][:, None]
-    offsets = ak.index.Index64(np.concatenate([[0], np.cumsum(lep["count"])]))
-    fields = ["pt", "eta", "phi", "E", "charge", "type"]
-    record = ak.contents.RecordArray([ak.contents.NumpyArray(lep[f][keep]) for f in fields], fields)
+#: The 2020 files' lepton branches, ``lep_<field>``, in the files' order.
+LEPTON_FIELDS = ("pt", "eta", "phi", "E", "charge", "type")
+
+
+def jagged_leptons(columns: Mapping[str, np.ndarray], count: np.ndarray) -> ak.Array:
+    """(n, k) columns cut to each event's ``count``, as one record: a ``lep_<field>`` branch per column.
+
+    The fields keep the mapping's order and their dtypes; :func:`write_tree` adds the counter ``lep_n``.
+    """
+    fields = list(columns)
+    keep = np.arange(columns[fields[0]].shape[1]) < count[:, None]
+    offsets = ak.index.Index64(np.concatenate([[0], np.cumsum(count)]))
+    record = ak.contents.RecordArray([ak.contents.NumpyArray(columns[f][keep]) for f in fields], fields)
     return ak.Array(ak.contents.ListOffsetArray(offsets, record))
 
 
 def main(argv: list[str] | None = None) -> int:
     """``hzz generate`` / ``python -m shared.samplegen``: write a synthetic dataset, say where.
 
+    ``--profile 2025`` writes the 2025 ``exactly4lep`` schema instead (:mod:`shared.samplegen2025`).
+
     Returns:
         int: 0 on success, 2 on a bad argument.
     """
-    parser = argparse.ArgumentParser(prog="hzz generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="dataset folder (gets Data/ and MC/)")
-    parser.add_argument("--samples", help="comma-separated samples (default: all twelve)")
-    parser.add_argument("--events", type=int, help="entries per file (default: the real counts × --scale)")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the real counts (default 1)")
-    parser.add_argument("--seed", type=int, default=2020, help="random seed (default 2020)")
+    parser = argparse.ArgumentParser(prog="hzz generate", description="Write synthetic files of an analysis profile.")
+    parser.add_argument("--out", required=True, help="dataset folder (2020: gets Data/ and MC/; 2025: flat)")
+    parser.add_argument(
+        "--profile", choices=("2020", "2025"), default="2020", help="release schema to write (default 2020)"
+    )
+    parser.add_argument("--samples", help="comma-separated samples (default: all of the profile's)")
+    parser.add_argument("--events", type=int, help="entries per file (default: the profile's counts × --scale)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the default counts (default 1)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the profile's year)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     samples = [s.strip() for s in args.samples.split(",") if s.strip()] if args.samples else None
+    seed = int(args.profile) if args.seed is None else args.seed
     try:
-        counts = event_counts(samples, args.events, args.scale)
-        paths = generate_dataset(args.out, events=counts, seed=args.seed, progress=not args.quiet)
+        if args.profile == "2025":
+            from shared.samplegen2025 import event_counts_2025, generate_dataset_2025  # imports this module
+
+            counts = event_counts_2025(samples, args.events, args.scale)
+            paths = generate_dataset_2025(args.out, events=counts, seed=seed, progress=not args.quiet)
+        else:
+            counts = event_counts(samples, args.events, args.scale)
+            paths = generate_dataset(args.out, events=counts, seed=seed, progress=not args.quiet)
     except ConfigError as e:
         print(f"hzz generate: error: {e}", file=sys.stderr)
         return 2
