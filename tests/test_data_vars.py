@@ -52,7 +52,7 @@ def test_the_defaults_are_the_2020_notebooks() -> None:
     assert settings.samples == TWELVE
     assert settings.lumi == 10.0
     assert settings.fraction == 1.0
-    assert settings.chunk_size == 100_000
+    assert settings.chunk_size == 250_000
     assert settings.queue_prefix == "hzz"
     assert settings.output_dir == "output_plots"
     assert settings.max_retries == 3
@@ -80,6 +80,7 @@ def test_unrelated_environment_variables_are_ignored() -> None:
 
 #: (variable, raw value, field, parsed value): one row per setting.
 OVERRIDES: list[tuple[str, str, str, Any]] = [
+    ("HZZ_PROFILE", "2025", "profile", "2025"),
     ("HZZ_DATASET", "/data/atlas/4lep", "dataset", "/data/atlas/4lep"),
     ("HZZ_SAMPLES", "data_A, data_B,llll", "samples", ("data_A", "data_B", "llll")),
     ("HZZ_LUMI", "36.6", "lumi", 36.6),
@@ -113,10 +114,12 @@ def test_an_hzz_environment_variable_overrides_its_setting(variable: str, raw: s
     settings = Settings.from_env(environ)
 
     # Then that setting has the parsed value, of the field's type, and every other is the default
+    # (the profile's own: the profile decides the dataset, samples and luminosity it defaults to)
     value = getattr(settings, field)
     assert value == expected
     assert type(value) is type(expected)
-    others = {f.name for f in dataclasses.fields(Settings)} - {field}
+    profile_defaults = {"dataset", "samples", "lumi"} if field == "profile" else set()
+    others = {f.name for f in dataclasses.fields(Settings)} - {field} - profile_defaults
     assert all(getattr(settings, name) == getattr(Settings(), name) for name in others)
 
 
@@ -155,7 +158,7 @@ def test_replace_changes_a_copy_and_validates_it() -> None:
 
     # Then the copy changes, the original does not, and a bad value is refused
     assert smaller.chunk_size == 10
-    assert settings.chunk_size == 100_000
+    assert settings.chunk_size == 250_000
     with pytest.raises(ConfigError, match="chunk_size"):
         settings.replace(chunk_size=0)
 
@@ -396,5 +399,30 @@ def test_the_settings_table_lists_every_setting_with_its_variable_and_meaning() 
     for f, line in zip(fields, lines[2:], strict=True):
         assert line.startswith(f"| `HZZ_{f.name.upper()}` |")
         assert f.metadata["doc"] in line
-    assert "| `HZZ_LUMI` | `10.0` |" in table
-    assert "| `HZZ_SAMPLES` | `all` |" in table
+    assert "| `HZZ_LUMI` | `the profile's` |" in table
+    assert "| `HZZ_SAMPLES` | `the profile's` |" in table
+    assert "| `HZZ_PROFILE` | `2020` |" in table
+
+
+def test_the_2025_profile_brings_its_luminosity_samples_and_public_location() -> None:
+    # Given the 2025 profile and nothing else
+    settings = Settings(profile="2025")
+
+    # Then the release's own defaults apply, and its files have the release's flat names
+    assert settings.lumi == 36.6
+    assert len(settings.samples) == 40 and "data16_periodL" in settings.samples
+    assert settings.dataset == "https://opendata.cern.ch/eos/opendata/atlas/rucio/opendata/"
+    assert settings.file_location("mc_700600.Sh_2212_llll").endswith(
+        "/ODEO_FEB2025_v0_exactly4lep_mc_700600.Sh_2212_llll.exactly4lep.root"
+    )
+
+
+def test_an_unknown_profile_or_a_sample_of_the_other_release_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"HZZ_PROFILE.*2020, 2025"):
+        Settings(profile="2030")
+    with pytest.raises(ConfigError, match="HZZ_SAMPLES"):
+        Settings(profile="2025", samples=("data_A",))
+
+
+def test_all_stands_for_every_sample_of_the_profile() -> None:
+    assert Settings.from_env({"HZZ_SAMPLES": "all"}).samples == Settings().samples
