@@ -15,7 +15,9 @@ import os
 import re
 import socket
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import awkward as ak
@@ -24,26 +26,21 @@ import uproot
 
 from shared.data_vars import group_of
 from shared.errors import ChunkError, PermanentChunkError, TransientChunkError
-from shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
+from shared.histograms import M4L_BINNING, Binning
 from shared.messages import ChunkResult, ChunkTask
-from shared.physics import (
-    DATA_BRANCHES,
-    MC_BRANCHES,
-    TREE_NAME,
-    cross_section_weight,
-    four_lepton_mass,
-    mc_event_weights,
-    select_four_lepton_events,
-)
+from shared.physics import TREE_NAME
+from shared.profiles import get_profile
 
 __all__ = [
     "analyse_chunk",
     "count_entries",
     "default_worker_name",
     "failed_result",
+    "histogram_sums",
     "open_tree",
     "read_chunk",
     "use_fastest_zlib",
+    "zlib_library",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,20 +50,79 @@ REMOTE_TIMEOUT_SECONDS = 60.0
 
 
 def use_fastest_zlib() -> str:
-    """Let uproot decompress ZLIB baskets with libdeflate when it is installed (several × faster)."""
+    """Let uproot decompress ZLIB baskets with libdeflate when it is installed (~3× faster).
+
+    Decompressing baskets is most of a worker's time. uproot's own switch, ``ZLIB.library``, only
+    changes how it *writes*: reading goes through a module-level decompressor whose "deflate"
+    branch calls ``deflate.zlib_decompress(data, bufsize=…)``, a keyword the ``deflate`` package
+    does not accept. So the reading decompressor is replaced here by one that calls libdeflate
+    with the exact size from ROOT's block header, after checking that it round-trips a block.
+    The switch is process-wide; call it once at start-up.
+
+    Returns:
+        str: "deflate" when libdeflate decompresses from now on, else "zlib".
+    """
     try:
-        import deflate  # noqa: F401
+        import deflate
     except ImportError:
-        return uproot.ZLIB.library
-    uproot.ZLIB.library = "deflate"
+        return "zlib"
+    uproot.ZLIB.library = "deflate"  # writing (shared.samplegen), through uproot's own switch
+    decompressor = _LibdeflateZLIB(deflate.zlib_decompress)
+    probe = bytes(range(256)) * 64
+    try:
+        if decompressor.decompress(zlib.compress(probe, 1), len(probe)) != probe:
+            return "zlib"
+    except Exception:  # an incompatible deflate release: keep the standard library's zlib
+        return "zlib"
+    uproot.compression._decompress_ZLIB = decompressor
     return "deflate"
 
 
+class _LibdeflateZLIB(uproot.compression._DecompressZLIB):
+    """uproot's ZLIB block decompressor, with libdeflate doing the work."""
+
+    library = "deflate"
+
+    def __init__(self, zlib_decompress: Callable[[bytes, int], bytes]) -> None:
+        self._zlib_decompress = zlib_decompress
+
+    def decompress(self, data: bytes, uncompressed_bytes: int | None = None) -> bytes:
+        if uncompressed_bytes is None:  # uproot always passes it; zlib copes without
+            return zlib.decompress(data)
+        return self._zlib_decompress(data, uncompressed_bytes)
+
+
+def zlib_library() -> str:
+    """Which library decompresses ZLIB baskets when uproot reads, in this process."""
+    return "deflate" if isinstance(uproot.compression._decompress_ZLIB, _LibdeflateZLIB) else "zlib"
+
+
 def _open_options(location: str) -> dict[str, object]:
-    # uproot's own HTTP source needs no extra packages (fsspec's needs aiohttp).
+    """How uproot opens a chunk's file: the source, and no array cache.
+
+    Local files are memory-mapped (uproot's default, fsspec, copies every read; mmap is ~10 %
+    faster per chunk here). Remote files go through uproot's own HTTP source, which needs no
+    extra packages and fetches all of a chunk's baskets in one multipart request. The array
+    cache is off: a chunk's arrays are read once, and the cache (100 MB per file) only raised
+    a worker's peak memory from ~200 to ~480 MB.
+    """
     if urlparse(location).scheme in ("http", "https"):
-        return {"handler": uproot.source.http.HTTPSource, "timeout": REMOTE_TIMEOUT_SECONDS}
-    return {}
+        return {"handler": _HTTPSource, "timeout": REMOTE_TIMEOUT_SECONDS, "array_cache": None}
+    return {"handler": uproot.source.file.MemmapSource, "array_cache": None}
+
+
+class _HTTPSource(uproot.source.http.HTTPSource):
+    """uproot's HTTPSource, able to read nothing.
+
+    A branch whose baskets are all embedded in the TTree's metadata (the small data files of the
+    2020 release) needs no byte range at all; uproot 5.7's HTTPSource then fails with an
+    IndexError on the empty list instead of returning no chunks.
+    """
+
+    def chunks(self, ranges: list[tuple[int, int]], notifications: Any) -> list[Any]:
+        if not ranges:
+            return []
+        return super().chunks(ranges, notifications)
 
 
 def open_tree(location: str, tree_name: str = TREE_NAME) -> uproot.ReadOnlyDirectory:
@@ -101,17 +157,17 @@ def count_entries(location: str, tree_name: str = TREE_NAME) -> int:
         return int(file[tree_name].num_entries)
 
 
-def read_chunk(task: ChunkTask, branches: Sequence[str]) -> ak.Array:
+def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str = TREE_NAME) -> ak.Array:
     """Read only ``branches`` for the task's entry range.
 
     Raises:
         ChunkError: naming the chunk; transient or permanent by cause.
     """
-    with open_tree(task.location) as file:
-        tree = file[TREE_NAME]
+    with open_tree(task.location, tree_name) as file:
+        tree = file[tree_name]
         missing = [b for b in branches if b not in tree]
         if missing:
-            msg = f"{task.describe()}: the tree {TREE_NAME!r} lacks the branches {missing}"
+            msg = f"{task.describe()}: the tree {tree_name!r} lacks the branches {missing}"
             raise PermanentChunkError(msg)
         if task.entry_stop is None:
             stop = int(tree.num_entries * task.fraction)
@@ -133,20 +189,16 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         ChunkError: the chunk cannot be read or does not have the release's layout.
     """
     started = time.perf_counter()
+    profile = get_profile(task.profile)
     is_data = group_of(task.sample).is_data
-    events = read_chunk(task, DATA_BRANCHES if is_data else MC_BRANCHES)
-    if len(events) and int(ak.min(ak.num(events.lep_pt))) < 4:
-        msg = f"{task.describe()}: an event has fewer than four leptons; not a 4lep skim"
-        raise PermanentChunkError(msg)
-    selected = events[select_four_lepton_events(events.lep_charge, events.lep_type)]
-    mass = four_lepton_mass(selected.lep_pt, selected.lep_eta, selected.lep_phi, selected.lep_E)
-    if is_data:
-        weights = None
-        sumw_total = float(len(mass))
-    else:
-        weights = mc_event_weights(selected, cross_section_weight(task.sample, task.lumi))
-        sumw_total = float(np.sum(weights, dtype=np.float64))
-    histogram = histogram_to_json(fill_histogram(mass, weights))
+    events = read_chunk(task, profile.branches(is_data=is_data), profile.tree)
+    try:
+        mass, weights = profile.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
+    except ValueError as e:
+        msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
+        raise PermanentChunkError(msg) from e
+    sumw_total = float(len(mass)) if weights is None else float(np.sum(weights, dtype=np.float64))
+    histogram = histogram_sums(mass, weights, profile.binning)
     return ChunkResult(
         run_id=task.run_id,
         chunk_id=task.chunk_id,
@@ -154,12 +206,50 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         events_read=len(events),
         events_selected=len(mass),
         sumw_total=sumw_total,
-        binning=M4L_BINNING.to_json(),
+        binning=profile.binning.to_json(),
         attempt=task.attempt,
         worker=worker or default_worker_name(),
         seconds=time.perf_counter() - started,
         **histogram,
     )
+
+
+def histogram_sums(
+    mass: np.ndarray, weights: np.ndarray | None, binning: Binning = M4L_BINNING
+) -> dict[str, list[float]]:
+    """Σw and Σw² per m4ℓ bin, as ``histogram_to_json(fill_histogram(mass, weights))`` gives them.
+
+    The same bins as ``numpy.histogram`` over the notebook's edges (edges[i] ≤ m < edges[i+1],
+    the last bin closed; values outside or NaN dropped), and the sums in float64, but without
+    numpy's method for explicit edges, which sorts every block of values (twice for weights):
+    here each value's bin is computed once, by arithmetic checked against the edges themselves,
+    and the sums are two ``bincount`` calls. 3× faster; equal to fill_histogram up to float64
+    rounding in the order of summation.
+    """
+    edges = binning.edges
+    x = np.asarray(mass, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        guess = np.floor((x - binning.low) / binning.width)
+    # NaN and far-away values park just outside the range; the division may be one bin off at an
+    # edge, so each value is compared with its bin's true edges (±inf beyond the range).
+    nan = np.isnan(guess)
+    if nan.any():
+        guess[nan] = binning.bins
+    index = np.clip(guess, -1, binning.bins, out=guess).astype(np.intp)
+    padded = np.concatenate(([-np.inf], edges, [np.inf]))
+    index -= x < padded[index + 1]
+    index += x >= padded[index + 2]
+    index[x == edges[-1]] = binning.bins - 1  # numpy.histogram's last bin includes its upper edge
+    # Values outside the range share one extra bin, dropped at the end (cheaper than removing them).
+    index[index < 0] = binning.bins
+    slots = binning.bins + 1
+    if weights is None:
+        counts = np.bincount(index, minlength=slots)[: binning.bins].astype(np.float64)
+        return {"sumw": counts.tolist(), "sumw2": counts.tolist()}
+    w = np.asarray(weights, dtype=np.float64)
+    sums = (np.bincount(index, weights=v, minlength=slots)[: binning.bins] for v in (w, w**2))
+    sumw, sumw2 = (s.astype(np.float64).tolist() for s in sums)  # float even when there are no events
+    return {"sumw": sumw, "sumw2": sumw2}
 
 
 def failed_result(task: ChunkTask, error: BaseException, *, worker: str = "") -> ChunkResult:
