@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from shared.data_vars import Settings, settings_table
+from shared.data_vars import PROFILE_NAMES, Settings, settings_table
 from shared.errors import HZZError
 from shared.logs import configure_logging
 
@@ -20,13 +20,14 @@ __all__ = ["main"]
 
 log = logging.getLogger("hzz")
 
-#: Where ``hzz run --demo`` keeps its generated dataset between runs.
-DEMO_DATASET = Path(".cache/demo-dataset")
+#: Where ``hzz run --demo`` keeps its generated dataset between runs (one per profile).
+DEMO_DATASETS = {"2020": Path(".cache/demo-dataset"), "2025": Path(".cache/demo-dataset-2025")}
 
 
 def _run_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run producer, workers and aggregator on this machine")
     p.add_argument("--demo", action="store_true", help="generate (once) and use a synthetic dataset of the real size")
+    p.add_argument("--profile", choices=PROFILE_NAMES, help="the release to analyse: 2020 (default) or 2025")
     p.add_argument("--dataset", help="https:// or file:// URL, or a local folder laid out like the server")
     p.add_argument("--samples", help="comma-separated samples, e.g. data_A,data_B")
     p.add_argument("--fraction", type=float, help="fraction of each file, in (0, 1]")
@@ -88,6 +89,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     overrides = {
         key: getattr(args, key)
         for key in (
+            "profile",
             "dataset",
             "samples",
             "fraction",
@@ -98,14 +100,26 @@ def _settings_from(args: argparse.Namespace) -> Settings:
             "queue_prefix",
         )
     }
+    settings = Settings.from_env(**overrides)
     if args.demo and not overrides["dataset"]:
+        folder = DEMO_DATASETS[settings.profile]
+        if not (folder / ".complete").exists():
+            print(f"generating the {settings.profile} demo dataset in {folder} (once) …", file=sys.stderr)
+            _generate_demo(settings.profile, folder, progress=not args.quiet)
+            (folder / ".complete").touch()
+        settings = Settings.from_env(**{**overrides, "dataset": str(folder)})
+    return settings
+
+
+def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
+    if profile == "2025":
+        from shared.samplegen2025 import generate_dataset_2025
+
+        generate_dataset_2025(folder, progress=progress)
+    else:
         from shared.samplegen import generate_dataset
 
-        if not (DEMO_DATASET / "MC").is_dir():
-            print(f"generating the demo dataset in {DEMO_DATASET} (once) …", file=sys.stderr)
-            generate_dataset(DEMO_DATASET, progress=not args.quiet)
-        overrides["dataset"] = str(DEMO_DATASET)
-    return Settings.from_env(**overrides)
+        generate_dataset(folder, progress=progress)
 
 
 def _run(args: argparse.Namespace) -> int:

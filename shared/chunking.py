@@ -15,6 +15,7 @@ from shared.analysis import count_entries
 from shared.data_vars import Settings
 from shared.errors import ChunkError
 from shared.messages import ChunkTask, RunManifest
+from shared.profiles import get_profile
 
 __all__ = ["chunk_ranges", "plan_run"]
 
@@ -30,9 +31,9 @@ def chunk_ranges(num_entries: int, *, fraction: float, chunk_size: int) -> list[
     return [(start, min(start + chunk_size, stop)) for start in range(0, stop, chunk_size)]
 
 
-def _entries_or_none(location: str) -> int | None:
+def _entries_or_none(location: str, tree: str) -> int | None:
     try:
-        return count_entries(location)
+        return count_entries(location, tree)
     except ChunkError as e:
         log.warning("cannot count the entries of %s (%s); it becomes one chunk that will fail visibly", location, e)
         return None
@@ -45,8 +46,10 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
         settings: with a ``run_id`` (see :meth:`Settings.with_new_run_id`).
     """
     locations = {sample: settings.file_location(sample) for sample in settings.samples}
+    tree = get_profile(settings.profile).tree
     with ThreadPoolExecutor(PARALLEL_OPENS) as pool:
-        entries = dict(zip(locations, pool.map(_entries_or_none, locations.values()), strict=True))
+        counts = pool.map(_entries_or_none, locations.values(), [tree] * len(locations))
+        entries = dict(zip(locations, counts, strict=True))
     tasks: list[ChunkTask] = []
     for sample, location in locations.items():
         n = entries[sample]
@@ -56,7 +59,16 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
             else list(chunk_ranges(n, fraction=settings.fraction, chunk_size=settings.chunk_size))
         )
         tasks.extend(
-            ChunkTask(settings.run_id, sample, location, start, stop, settings.lumi, fraction=settings.fraction)
+            ChunkTask(
+                settings.run_id,
+                sample,
+                location,
+                start,
+                stop,
+                settings.lumi,
+                fraction=settings.fraction,
+                profile=settings.profile,
+            )
             for start, stop in ranges
         )
     manifest = RunManifest(

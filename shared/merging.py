@@ -17,13 +17,13 @@ import hist
 
 from shared.errors import DecodeError
 from shared.histograms import (
-    M4L_BINNING,
     Binning,
     empty_histogram,
     histogram_from_json,
     histogram_to_json,
 )
 from shared.messages import ChunkResult, RunManifest
+from shared.profiles import get_profile
 
 __all__ = ["RunTally", "SampleTally"]
 
@@ -64,15 +64,18 @@ class SampleTally:
 class RunTally:
     """The merged state of one run."""
 
-    def __init__(self, manifest: RunManifest, *, binning: Binning = M4L_BINNING, started: float | None = None):
+    def __init__(self, manifest: RunManifest, *, binning: Binning | None = None, started: float | None = None):
         self.manifest = manifest
-        self.binning = binning
+        self.profile = get_profile(manifest.settings.get("profile", "2020"))
+        self.binning = self.profile.binning if binning is None else binning
         self.started = time.time() if started is None else started
         self.finished: float | None = None
         self.chunk_samples = {c["chunk_id"]: c["sample"] for c in manifest.chunks}
         self.done: set[str] = set()
         self.failed: dict[str, dict[str, Any]] = {}
-        self.samples = {sample: SampleTally() for sample in dict.fromkeys(self.chunk_samples.values())}
+        self.samples = {
+            sample: SampleTally(empty_histogram(self.binning)) for sample in dict.fromkeys(self.chunk_samples.values())
+        }
 
     @property
     def run_id(self) -> str:
@@ -137,12 +140,12 @@ class RunTally:
         }
 
     @classmethod
-    def from_checkpoint(cls, value: dict[str, Any], *, binning: Binning = M4L_BINNING) -> RunTally:
-        tally = cls(RunManifest(**value["manifest"]), binning=binning, started=value["started"])
+    def from_checkpoint(cls, value: dict[str, Any]) -> RunTally:
+        tally = cls(RunManifest(**value["manifest"]), started=value["started"])
         tally.finished = value["finished"]
         tally.done = set(value["done"])
         tally.failed = dict(value["failed"])
-        tally.samples = {name: SampleTally.from_json(v, binning) for name, v in value["samples"].items()}
+        tally.samples = {name: SampleTally.from_json(v, tally.binning) for name, v in value["samples"].items()}
         return tally
 
 

@@ -115,6 +115,8 @@ class ChunkTask(Message):
     lumi: float
     #: Applies when ``entry_stop`` is None: process the first int(entries × fraction) entries.
     fraction: float = 1.0
+    #: The analysis profile (release) whose selection applies, see :mod:`shared.profiles`.
+    profile: str = "2020"
     chunk_id: str = ""
     #: How many times this chunk has been tried already (0 on the first delivery).
     attempt: int = 0

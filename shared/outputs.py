@@ -18,10 +18,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shared.data_vars import SAMPLE_GROUPS, group_of
+import numpy as np
+
+from shared.data_vars import group_of, sample_groups
 from shared.errors import ConfigError
 from shared.histograms import histogram_to_json, sum_histograms
 from shared.merging import RunTally
+from shared.physics2025 import signal_significance
 from shared.plotting import m4l_figure
 
 __all__ = [
@@ -121,7 +124,7 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         }
     groups = {}
     data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
-    for group in SAMPLE_GROUPS:
+    for group in sample_groups(tally.profile.name):
         members = [name for name in group.samples if name in tally.samples]
         if not members:
             continue
@@ -162,10 +165,27 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         "samples": samples,
         "groups": groups,
         "data": data,
+        "significance": _significance(tally, groups),
         "plot": dict(PLOT_FILES),
+        "profile": tally.profile.name,
         "settings": tally.manifest.settings,
         "versions": _versions(),
     }
+
+
+def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | None:
+    """The notebook's signal significance in the profile's window, or None where it has none."""
+    window = tally.profile.significance_window
+    if window is None:
+        return None
+    background = np.zeros(tally.binning.bins)
+    signal = np.zeros(tally.binning.bins)
+    for group in groups.values():
+        if not group["is_data"]:
+            target = signal if group["is_signal"] else background
+            target += np.asarray(group["sumw"])
+    n_sig, n_bg, significance = signal_significance(signal, background, tally.binning, window)
+    return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
 
 
 def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
@@ -180,6 +200,8 @@ def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
         lumi=float(settings["lumi"]),
         fraction=float(settings["fraction"]),
         binning=tally.binning,
+        groups=sample_groups(tally.profile.name),
+        style=tally.profile.style,
         note=note,
     )
     for fmt, name in PLOT_FILES.items():

@@ -10,7 +10,7 @@ has one entry per bin centre, weighted by the bin's Σw, draws exactly the bars 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import hist
 import numpy as np
@@ -19,11 +19,9 @@ from matplotlib.ticker import AutoMinorLocator
 
 from shared.data_vars import SAMPLE_GROUPS, SampleGroup
 from shared.histograms import M4L_BINNING, Binning, sum_histograms
+from shared.profiles import PlotStyle
 
 __all__ = ["m4l_figure"]
-
-#: Size of the figure in inches; the notebook used matplotlib's default.
-FIGSIZE = (6.4, 4.8)
 
 
 def _group_histogram(group: SampleGroup, histograms: Mapping[str, hist.Hist], binning: Binning) -> hist.Hist | None:
@@ -37,6 +35,8 @@ def m4l_figure(
     lumi: float,
     fraction: float,
     binning: Binning = M4L_BINNING,
+    groups: Sequence[SampleGroup] = SAMPLE_GROUPS,
+    style: PlotStyle = PlotStyle(),  # noqa: B008 (frozen, so a shared default is safe)
     note: str = "",
 ) -> Figure:
     """Draw the m4ℓ plot.
@@ -46,19 +46,21 @@ def m4l_figure(
         lumi: integrated luminosity in fb⁻¹.
         fraction: the fraction of events processed; the plot states ``lumi × fraction``.
         binning: the m4ℓ axis.
+        groups: the release's groups, in stacking order.
+        style: the release's plot settings (text positions and sizes, y range).
         note: an extra line in the top right corner, e.g. "partial: 3 of 12 chunks".
 
     Returns:
         Figure: a figure not attached to pyplot (safe to draw in any thread).
     """
     edges, centres, width = binning.edges, binning.centres, binning.width
-    fig = Figure(figsize=FIGSIZE)
+    fig = Figure(figsize=style.figsize)
     ax = fig.subplots()
 
     data_x = np.zeros(binning.bins)
     backgrounds: list[tuple[SampleGroup, hist.Hist]] = []
     signals: list[tuple[SampleGroup, hist.Hist]] = []
-    for group in SAMPLE_GROUPS:
+    for group in groups:
         h = _group_histogram(group, histograms, binning)
         if h is None:
             continue
@@ -107,17 +109,19 @@ def m4l_figure(
     ax.set_ylabel(f"Events / {width} GeV", y=1, horizontalalignment="right")
     # The notebook scales to the data; without data (an MC-only run) scale to the simulation.
     peak = np.amax(data_x) if np.any(data_x) else max(float(np.amax(signal_top)), 1.0)
-    ax.set_ylim(bottom=0, top=peak * 1.6)
+    ax.set_ylim(bottom=0, top=peak * style.y_headroom)
     ax.yaxis.set_minor_locator(AutoMinorLocator())
 
-    ax.text(0.05, 0.93, "ATLAS Open Data", transform=ax.transAxes, fontsize=13)
-    ax.text(0.05, 0.88, "for education", transform=ax.transAxes, style="italic", fontsize=8)
+    x, size = style.text_x, style.text_size
+    ax.text(x, 0.93, "ATLAS Open Data", transform=ax.transAxes, fontsize=style.title_size)
+    ax.text(x, 0.88, "for education", transform=ax.transAxes, style="italic", fontsize=style.education_size)
     lumi_used = str(lumi * fraction)
-    ax.text(0.05, 0.82, r"$\sqrt{s}$=13 TeV,$\int$L dt = " + lumi_used + r" fb$^{-1}$", transform=ax.transAxes)
-    ax.text(0.05, 0.76, r"$H \rightarrow ZZ^* \rightarrow 4\ell$", transform=ax.transAxes)
+    lumi_text = r"$\sqrt{s}$=13 TeV,$\int$L dt = " + lumi_used + r" fb$^{-1}$"
+    ax.text(x, 0.82, lumi_text, transform=ax.transAxes, fontsize=size)
+    ax.text(x, 0.76, r"$H \rightarrow ZZ^* \rightarrow 4\ell$", transform=ax.transAxes, fontsize=size)
     if note:
         ax.text(0.97, 1.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.4")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, fontsize=size)
     fig.tight_layout()
     return fig

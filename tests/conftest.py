@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from shared.messaging import RabbitMQTransport, broker_answers
+from shared.notebook import NotebookSample
 from shared.transport import QueueNames
 
 #: The two real files of the 2020 release shipped with the project's shared folder.
@@ -71,3 +74,24 @@ def queue_prefix(broker_url: str) -> Iterator[str]:
     transport = RabbitMQTransport(broker_url, QueueNames(prefix))
     transport.delete_queues()
     transport.close()
+
+
+def _assert_equals_notebook(results: dict[str, Any], expected: dict[str, NotebookSample]) -> None:
+    assert results["state"] == "complete", results["failed_chunks"]
+    assert set(results["samples"]) == set(expected)
+    for sample, nb in expected.items():
+        got = results["samples"][sample]
+        assert got["events_read"] == nb.events_read, sample
+        assert got["events_selected"] == nb.events_selected, sample
+        np.testing.assert_allclose(got["sumw"], nb.sumw, rtol=1e-9, atol=0, err_msg=sample)
+        np.testing.assert_allclose(got["sumw2"], nb.sumw2, rtol=1e-9, atol=0, err_msg=sample)
+        assert got["weighted_yield"] == pytest.approx(nb.sumw_total, rel=1e-9, abs=0)
+        if got["is_data"]:
+            assert got["sumw"] == nb.sumw.tolist()  # counts: exactly
+
+
+@pytest.fixture
+def equals_notebook() -> Callable[..., None]:
+    """``equals_notebook(results, expected)``: a run's results.json equals a notebook reference run
+    (events read and selected exactly, Σw and Σw² per bin to 1e-9 relative, data counts exactly)."""
+    return _assert_equals_notebook

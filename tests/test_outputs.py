@@ -173,6 +173,7 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
     doc = results_document(complete_tally, now=1010.0)
 
     # Then it has the documented top-level fields, and survives strict JSON
+    assert doc["profile"] == "2020" and doc["significance"] is None  # the 2020 notebook has none
     assert set(doc) == {
         "schema_version",
         "run_id",
@@ -192,6 +193,8 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "plot",
         "settings",
         "versions",
+        "profile",
+        "significance",
     }
     assert doc["schema_version"] == 1
     assert doc["run_id"] == RUN

@@ -9,10 +9,9 @@ merged histograms equal the plain single-process notebook's: counts exactly, wei
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
 from hzz.local import run_local
@@ -58,20 +57,6 @@ PUBLISHED_AB_COUNTS = [
 ]
 
 
-def assert_equals_notebook(results: dict[str, Any], expected: dict[str, NotebookSample]) -> None:
-    assert results["state"] == "complete", results["failed_chunks"]
-    assert set(results["samples"]) == set(expected)
-    for sample, nb in expected.items():
-        got = results["samples"][sample]
-        assert got["events_read"] == nb.events_read, sample
-        assert got["events_selected"] == nb.events_selected, sample
-        np.testing.assert_allclose(got["sumw"], nb.sumw, rtol=1e-9, atol=0, err_msg=sample)
-        np.testing.assert_allclose(got["sumw2"], nb.sumw2, rtol=1e-9, atol=0, err_msg=sample)
-        assert got["weighted_yield"] == pytest.approx(nb.sumw_total, rel=1e-9, abs=0)
-        if got["is_data"]:
-            assert got["sumw"] == nb.sumw.tolist()  # counts: exactly
-
-
 @pytest.fixture(scope="module")
 def small_notebook(small_dataset: Path) -> dict[str, NotebookSample]:
     return run_notebook(Settings(dataset=str(small_dataset)))
@@ -89,13 +74,18 @@ def test_the_real_files_give_the_published_selection_and_bins(real_dataset: Path
 
 @pytest.mark.parametrize(("chunk_size", "workers"), [(1000, 1), (777, 2), (100_000, 2)])
 def test_the_embedded_pipeline_equals_the_notebook(
-    small_dataset: Path, small_notebook: dict[str, NotebookSample], tmp_path: Path, chunk_size: int, workers: int
+    small_dataset: Path,
+    small_notebook: dict[str, NotebookSample],
+    tmp_path: Path,
+    chunk_size: int,
+    workers: int,
+    equals_notebook: Callable[..., None],
 ) -> None:
     settings = Settings(dataset=str(small_dataset), chunk_size=chunk_size, workers=workers, output_dir=str(tmp_path))
 
     results = run_local(settings, transport="embedded", progress=False)
 
-    assert_equals_notebook(results, small_notebook)
+    equals_notebook(results, small_notebook)
     assert results["tally"]["done"] == results["tally"]["total"]
 
 
@@ -108,6 +98,7 @@ def test_the_rabbitmq_pipeline_equals_the_notebook(
     broker_url: str,
     chunk_size: int,
     workers: int,
+    equals_notebook: Callable[..., None],
 ) -> None:
     settings = Settings(
         dataset=str(small_dataset),
@@ -120,7 +111,7 @@ def test_the_rabbitmq_pipeline_equals_the_notebook(
 
     results = run_local(settings, transport="rabbitmq", progress=False)
 
-    assert_equals_notebook(results, small_notebook)
+    equals_notebook(results, small_notebook)
 
 
 def test_the_output_folder_holds_the_plot_and_the_documented_results(real_dataset: Path, tmp_path: Path) -> None:

@@ -195,6 +195,15 @@
       rows.push(el("tr", {}, el("td", {}, "Background + signal"), el("td"),
         el("td", { class: "num" }, fmtYield(bkg + sig))));
     }
+    // The 2025 notebook's significance over its mass window, when the profile computes one.
+    const z = r && r.significance;
+    if (z && Number.isFinite(Number(z.significance))) {
+      const [lo, hi] = z.window || [];
+      rows.push(el("tr", { class: "total-row", id: "significance" },
+        el("td", {}, `Significance, ${lo}–${hi} GeV`),
+        el("td", { class: "num" }, `N_sig ${fmtYield(z.n_sig)} / N_bg ${fmtYield(z.n_bg)}`),
+        el("td", { class: "num" }, Number(z.significance).toFixed(2))));
+    }
     body.replaceChildren(...rows);
   }
 
