@@ -133,7 +133,8 @@ class Settings:
         "Empty: the profile's public location.",
     )
     samples: tuple[str, ...] = _setting(
-        ("all",), "Comma-separated samples to process (e.g. data_A,data_B), or all: every sample of the profile's release."
+        ("all",),
+        "Comma-separated samples to process (e.g. data_A,data_B), or all: every sample of the profile's release.",
     )
     lumi: float | None = _setting(
         None, "Integrated luminosity in fb⁻¹ for the MC weights and the plot; unset: the profile's (10 or 36.6)."
