@@ -8,7 +8,7 @@ it follows the notebook line for line (``tree.iterate``, ``vector`` four-vectors
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import awkward as ak
@@ -72,6 +72,32 @@ def calc_weight(xsec_weight: float, events: ak.Array) -> ak.Array:
     )
 
 
+def _iterate(path: str, tree_name: str, variables: list[str], fraction: float) -> Iterator[ak.Array]:
+    """The notebook's ``tree.iterate`` over the first int(entries × fraction) entries of a file."""
+    handler = {"handler": uproot.source.http.HTTPSource} if path.startswith("http") else {}
+    with uproot.open(path, **handler) as file:
+        tree = file[tree_name]
+        numevents = tree.num_entries
+        yield from tree.iterate(variables, library="ak", entry_stop=int(numevents * fraction), step_size=1000000)
+
+
+def _outcome(n_in: int, mass: np.ndarray, weights: np.ndarray | None, edges: np.ndarray) -> NotebookSample:
+    """A sample's histograms the notebook's way (``np.histogram``), Σw and Σw² per bin."""
+    if weights is None:
+        counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
+        return NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
+    # The one departure from the notebook: np.histogram would sum float32 weights in float32
+    # (~1e-7 rounding); the pipeline and this reference both sum in float64.
+    weights = np.asarray(weights, dtype=np.float64)
+    return NotebookSample(
+        n_in,
+        len(mass),
+        float(np.sum(weights)),
+        np.histogram(mass, bins=edges, weights=weights)[0],
+        np.histogram(mass, bins=edges, weights=weights**2)[0],
+    )
+
+
 def read_file(path: str, sample: str, *, lumi: float, fraction: float) -> tuple[int, np.ndarray, np.ndarray | None]:
     """The notebook's ``read_file``: (events read, m4ℓ of the selected events, their weights)."""
     is_data = group_of(sample).is_data
@@ -79,17 +105,13 @@ def read_file(path: str, sample: str, *, lumi: float, fraction: float) -> tuple[
     if not is_data:
         variables += ["mcWeight", "scaleFactor_PILEUP", "scaleFactor_ELE", "scaleFactor_MUON", "scaleFactor_LepTRIGGER"]
     masses, weights, n_in = [], [], 0
-    handler = {"handler": uproot.source.http.HTTPSource} if path.startswith("http") else {}
-    with uproot.open(path, **handler) as file:
-        tree = file["mini"]
-        numevents = tree.num_entries
-        for data in tree.iterate(variables, library="ak", entry_stop=int(numevents * fraction), step_size=1000000):
-            n_in += len(data)
-            data = data[~cut_lep_charge(data["lep_charge"])]
-            data = data[~cut_lep_type(data["lep_type"])]
-            masses.append(ak.to_numpy(calc_mllll(data["lep_pt"], data["lep_eta"], data["lep_phi"], data["lep_E"])))
-            if not is_data:
-                weights.append(ak.to_numpy(calc_weight(get_xsec_weight(sample, lumi), data)))
+    for data in _iterate(path, "mini", variables, fraction):
+        n_in += len(data)
+        data = data[~cut_lep_charge(data["lep_charge"])]
+        data = data[~cut_lep_type(data["lep_type"])]
+        masses.append(ak.to_numpy(calc_mllll(data["lep_pt"], data["lep_eta"], data["lep_phi"], data["lep_E"])))
+        if not is_data:
+            weights.append(ak.to_numpy(calc_weight(get_xsec_weight(sample, lumi), data)))
     mass = np.concatenate(masses) if masses else np.zeros(0)
     return n_in, mass, (np.concatenate(weights) if weights else np.zeros(0, np.float32)) if not is_data else None
 
@@ -102,20 +124,7 @@ def run_notebook(settings: Settings, samples: Iterable[str] | None = None) -> di
         n_in, mass, weights = read_file(
             settings.file_location(sample), sample, lumi=settings.lumi, fraction=settings.fraction
         )
-        if weights is None:
-            counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
-            outcome[sample] = NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
-        else:
-            # The one departure from the notebook: np.histogram would sum these float32 weights
-            # in float32 (~1e-7 rounding); the pipeline and this reference both sum in float64.
-            weights = weights.astype(np.float64)
-            outcome[sample] = NotebookSample(
-                n_in,
-                len(mass),
-                float(np.sum(weights, dtype=np.float64)),
-                np.histogram(mass, bins=edges, weights=weights)[0],
-                np.histogram(mass, bins=edges, weights=weights**2)[0],
-            )
+        outcome[sample] = _outcome(n_in, mass, weights, edges)
     return outcome
 
 
@@ -164,27 +173,21 @@ def read_file_2025(
     """The 2025 notebook's loop over one file: (events read, m4ℓ of the selected, their weights)."""
     variables = VARIABLES_2025 + ["lep_n"] + ([] if is_data else [*WEIGHT_VARIABLES_2025, "sum_of_weights"])
     masses, weights, n_in = [], [], 0
-    handler = {"handler": uproot.source.http.HTTPSource} if path.startswith("http") else {}
-    with uproot.open(path, **handler) as file:
-        tree = file["analysis"]
-        numevents = tree.num_entries
-        for data in tree.iterate(variables, library="ak", entry_stop=int(numevents * fraction), step_size=1000000):
-            n_in += len(data)
-            data = data[cut_trig(data.trigE, data.trigM)]
-            data = data[cut_trig_match(data.lep_isTrigMatched)]
-            data = data[data["lep_pt"][:, 0] > 20]
-            data = data[data["lep_pt"][:, 1] > 15]
-            data = data[data["lep_pt"][:, 2] > 10]
-            data = data[
-                ID_iso_cut(
-                    data.lep_isLooseID, data.lep_isMediumID, data.lep_isLooseIso, data.lep_isLooseIso, data.lep_type
-                )
-            ]
-            data = data[~cut_lep_type(data["lep_type"])]
-            data = data[~cut_lep_charge(data["lep_charge"])]
-            masses.append(ak.to_numpy(calc_mass(data["lep_pt"], data["lep_eta"], data["lep_phi"], data["lep_e"])))
-            if not is_data:
-                weights.append(ak.to_numpy(calc_weight_2025(data, lumi)))
+    for data in _iterate(path, "analysis", variables, fraction):
+        n_in += len(data)
+        data = data[cut_trig(data.trigE, data.trigM)]
+        data = data[cut_trig_match(data.lep_isTrigMatched)]
+        data = data[data["lep_pt"][:, 0] > 20]
+        data = data[data["lep_pt"][:, 1] > 15]
+        data = data[data["lep_pt"][:, 2] > 10]
+        data = data[
+            ID_iso_cut(data.lep_isLooseID, data.lep_isMediumID, data.lep_isLooseIso, data.lep_isLooseIso, data.lep_type)
+        ]
+        data = data[~cut_lep_type(data["lep_type"])]
+        data = data[~cut_lep_charge(data["lep_charge"])]
+        masses.append(ak.to_numpy(calc_mass(data["lep_pt"], data["lep_eta"], data["lep_phi"], data["lep_e"])))
+        if not is_data:
+            weights.append(ak.to_numpy(calc_weight_2025(data, lumi)))
     mass = np.concatenate(masses) if masses else np.zeros(0)
     if is_data:
         return n_in, mass, None
@@ -202,18 +205,7 @@ def run_notebook_2025(
     outcome: dict[str, NotebookSample] = {}
     for sample, path in locations.items():
         n_in, mass, weights = read_file_2025(path, is_data=sample.startswith("data"), lumi=lumi, fraction=fraction)
-        if weights is None:
-            counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
-            outcome[sample] = NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
-            continue
-        weights = np.asarray(weights, dtype=np.float64)  # summed in float64, as for 2020
-        outcome[sample] = NotebookSample(
-            n_in,
-            len(mass),
-            float(np.sum(weights)),
-            np.histogram(mass, bins=edges, weights=weights)[0],
-            np.histogram(mass, bins=edges, weights=weights**2)[0],
-        )
+        outcome[sample] = _outcome(n_in, mass, weights, edges)
     return outcome
 
 

@@ -24,11 +24,12 @@ import io
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+
+from shared.outputs import write_atomic
 
 __all__ = [
     "HpaSample",
@@ -172,7 +173,7 @@ def write_csv(rows: Sequence[PodSample] | Sequence[HpaSample], path: Path, kind:
     writer.writerow([f.name for f in fields(kind)])
     for row in rows:
         writer.writerow(["" if value is None else _plain(value) for value in astuple(row)])
-    _atomic_write(path, buffer.getvalue().encode())
+    write_atomic(path, buffer.getvalue().encode())
 
 
 def _plain(value: object) -> object:
@@ -257,12 +258,10 @@ def draw_scaling_png(pods: Sequence[PodSample], hpa: Sequence[HpaSample], path: 
     if pods:
         times = [when(p.timestamp) for p in pods]
         ax.step(times, [p.pods for p in pods], where="post", color="#1f6feb", lw=2, label="Running pods")
-        ax.step(times, [p.total for p in pods], where="post", color="#1f6feb", lw=1, ls=":",
-                label="All pods")
+        ax.step(times, [p.total for p in pods], where="post", color="#1f6feb", lw=1, ls=":", label="All pods")
     replicas = [(when(h.timestamp), h.replicas) for h in hpa if h.replicas is not None]
     if replicas:
-        ax.step(*zip(*replicas, strict=True), where="post", color="#8250df", lw=1.2, ls="--",
-                label="HPA replicas")
+        ax.step(*zip(*replicas, strict=True), where="post", color="#8250df", lw=1.2, ls="--", label="HPA replicas")
     ax.set_ylabel("worker pods")
     ax.set_ylim(bottom=0)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -282,7 +281,7 @@ def draw_scaling_png(pods: Sequence[PodSample], hpa: Sequence[HpaSample], path: 
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) or 1, frameon=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    _atomic_write(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def convert(output_dir: str | os.PathLike[str]) -> list[Path]:
@@ -296,8 +295,10 @@ def convert(output_dir: str | os.PathLike[str]) -> list[Path]:
     """
     folder = Path(output_dir)
     written, series = [], []
-    for log, table, parse, kind in ((POD_LOG, POD_CSV, parse_pod_log, PodSample),
-                                    (HPA_LOG, HPA_CSV, parse_hpa_log, HpaSample)):
+    for log, table, parse, kind in (
+        (POD_LOG, POD_CSV, parse_pod_log, PodSample),
+        (HPA_LOG, HPA_CSV, parse_hpa_log, HpaSample),
+    ):
         rows = parse((folder / log).read_text("utf-8", "replace")) if (folder / log).is_file() else []
         series.append(rows)
         if (folder / log).is_file():
@@ -307,19 +308,6 @@ def convert(output_dir: str | os.PathLike[str]) -> list[Path]:
         draw_scaling_png(*series, folder / SCALING_PNG)
         written.append(folder / SCALING_PNG)
     return written
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Same folder, then os.replace: the web page never reads half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the web server may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
