@@ -1,0 +1,76 @@
+"""``python -m benchmarks``: measure the pipeline against the notebook and the read floor.
+
+    python -m benchmarks                      # 1× and 10× datasets, HTTP with 20 ms (~8 min on 2 cores)
+    python -m benchmarks --quick              # a small dataset, every code path (< 2 min)
+    python -m benchmarks --sizes 1x --latency-ms 50 --http-workers 8 --repeat 3
+
+Writes ``<out>/latest.json`` and ``<out>/latest.md`` (``quick.*`` with ``--quick``) and prints
+the Markdown. See benchmarks/README.md for how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def _sizes(text: str) -> list[float]:
+    try:
+        return [float(part.strip().lower().removesuffix("x")) for part in text.split(",") if part.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes like 1x,10x") from e
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small dataset, one pass: a smoke test (< 2 min)")
+    parser.add_argument("--sizes", type=_sizes, default=[1.0, 10.0], help="local datasets, e.g. 1x,10x (default)")
+    parser.add_argument(
+        "--http-sizes", type=_sizes, default=None, help="datasets served over HTTP (default: the same as --sizes)"
+    )
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="added per HTTP request (default 20)")
+    parser.add_argument("--http-workers", type=int, default=4, help="pipeline workers over HTTP (default 4)")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs per measurement, the fastest counts (default 3; 1 with --quick)"
+    )
+    parser.add_argument("--no-extras", action="store_true", help="skip the chunk-size sweep and other extras")
+    parser.add_argument(
+        "--broker-url", help="RabbitMQ URL (default: the local one; its runs are skipped if none answers)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the report")
+    args = parser.parse_args(argv)
+    if any(size <= 0 for size in args.sizes + (args.http_sizes or [])):
+        parser.error("sizes are positive multiples of the real sizes, e.g. 1x,10x")
+
+    # Imported here, not at the top: every process the measurements spawn imports this module
+    # again (multiprocessing's spawn re-imports __main__), and should pay no more than hzz's CLI.
+    from benchmarks.report import render_markdown
+    from benchmarks.suite import DEFAULT_BROKER_URL, Options, run_suite
+
+    options = Options(
+        sizes=args.sizes,
+        http_sizes=args.http_sizes if args.http_sizes is not None else args.sizes,
+        latency_ms=args.latency_ms,
+        http_workers=args.http_workers,
+        repeat=args.repeat if args.repeat is not None else 1 if args.quick else 3,
+        quick=args.quick,
+        broker_url=args.broker_url or DEFAULT_BROKER_URL,
+        extras=not args.no_extras,
+        command_line=shlex.join(sys.argv[1:] if argv is None else argv),
+    )
+    report = run_suite(options)
+    markdown = render_markdown(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else "latest"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown + "\n")
+    print(markdown)
+    print(f"\nwritten: {args.out / f'{stem}.md'} and {args.out / f'{stem}.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
