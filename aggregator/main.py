@@ -178,7 +178,7 @@ class Aggregator:
             if self.tally is None or self._version <= self._written:
                 return
             # Drawing takes a while: draw a copy, so that merging goes on meanwhile.
-            tally = RunTally.from_checkpoint(self.tally.to_checkpoint(), binning=self.tally.binning)
+            tally = RunTally.from_checkpoint(self.tally.to_checkpoint())
             version = self._version
         self._write_outputs(tally, version)
 

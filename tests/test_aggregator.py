@@ -248,3 +248,19 @@ def test_requeueing_without_a_run_stops_the_producer_with_exit_code_2(
     assert code == 2
     assert len(errors) == 1
     assert "no run checkpoint" in errors[0]
+
+
+def test_a_refresh_during_the_run_writes_the_tally_as_it_stands(run: Run, tmp_path: Path) -> None:
+    # Given a run with one of its chunks merged (not enough to complete it, so nothing forced a write)
+    agg = aggregate(tmp_path, run.manifest.encode(), run.results[0].encode())
+    before = json.loads((tmp_path / RESULTS_FILE).read_text())
+
+    # When the periodic refresh runs
+    agg.refresh()
+
+    # Then results.json shows the run in progress with that chunk done
+    after = json.loads((tmp_path / RESULTS_FILE).read_text())
+    assert before["tally"]["done"] == 0
+    assert after["state"] == "running"
+    assert after["tally"]["done"] == 1
+    assert after["tally"]["total"] == len(run.tasks) > 1
