@@ -34,7 +34,7 @@ DATA_SAMPLES: tuple[str, ...] = tuple(
 #: Physics short name of every MC sample the analysis uses, by DSID. The names of 410155,
 #: 410218, 410219, 410470, 345060, 700320–700325, 700600 and 346310–346312 were checked against
 #: published file lists; the others follow the ATLAS naming of those samples and are the ones
-#: to check first should a file be reported missing (``hzz datasets --refresh`` corrects them).
+#: to check first should a file be reported missing (:func:`refresh_from_metadata` gives the current names).
 MC_SHORT_NAMES: dict[int, str] = {
     # Z+jets, tt̄, tt̄+V, VVV
     410470: "PhPy8EG_A14_ttbar_hdamp258p75_nonallhad",
