@@ -232,3 +232,20 @@ def test_the_download_links_serve_the_files_through_gunicorn(server: str, output
         assert response.headers["Content-Type"].startswith(mimetype)
         assert response.headers["Content-Disposition"] == f"attachment; filename={name}"
         assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_2025_significance_is_shown_with_the_group_yields(page: Any, output_dir: Path) -> None:
+    # Given a complete run of the 2025 profile, whose results carry the notebook's significance
+    results = demo_results("complete")
+    results["profile"] = "2025"
+    results["significance"] = {"window": [122.5, 130.0], "n_sig": 28.73, "n_bg": 10.30, "significance": 4.96}
+    draw_plot(output_dir, results)
+    (output_dir / ".results.json.tmp").write_text(json.dumps(results))
+    (output_dir / ".results.json.tmp").replace(output_dir / "results.json")
+
+    # Then the yields table shows the window, both numbers and the significance
+    wait_for_state(page, "complete")
+    page.wait_for_selector("#significance")
+    row = page.text_content("#significance")
+    assert "122.5–130 GeV" in row
+    assert "4.96" in row
