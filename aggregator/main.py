@@ -34,7 +34,6 @@ __all__ = ["Aggregator", "main"]
 log = logging.getLogger(__name__)
 
 
-
 class Aggregator:
     """Holds the current run's tally and keeps the output folder in step with it.
 

@@ -30,7 +30,6 @@ __all__ = ["failed_tasks", "load_run", "main", "publish_run", "requeue_failed"]
 log = logging.getLogger(__name__)
 
 
-
 def publish_run(settings: Settings, transport: Transport, *, progress: bool = False) -> RunManifest:
     """Plan the run's chunks and publish them.
 

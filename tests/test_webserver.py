@@ -70,16 +70,36 @@ def test_the_page_has_the_elements_the_script_fills(client: FlaskClient) -> None
     assert response.headers["Cache-Control"] == "no-store"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     html = response.get_data(as_text=True)
-    for element_id in ("state", "progress", "progress-text", "plot", "yields", "group-yields",
-                       "failed-chunks", "settings", "versions", "downloads", "scaling", "events-read",
-                       "throughput", "elapsed"):
+    for element_id in (
+        "state",
+        "progress",
+        "progress-text",
+        "plot",
+        "yields",
+        "group-yields",
+        "failed-chunks",
+        "settings",
+        "versions",
+        "downloads",
+        "scaling",
+        "events-read",
+        "throughput",
+        "elapsed",
+    ):
         assert f'id="{element_id}"' in html
     assert "/static/app.js" in html and "/static/chart.js" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org', "") and "https://" not in html
 
 
-@pytest.mark.parametrize(("name", "mimetype"), [("app.js", "text/javascript"), ("chart.js", "text/javascript"),
-                                                ("app.css", "text/css"), ("favicon.svg", "image/svg+xml")])
+@pytest.mark.parametrize(
+    ("name", "mimetype"),
+    [
+        ("app.js", "text/javascript"),
+        ("chart.js", "text/javascript"),
+        ("app.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
+)
 def test_static_assets_are_served_with_their_types(client: FlaskClient, name: str, mimetype: str) -> None:
     response = fetch(client, f"/static/{name}")
     assert response.status_code == 200
@@ -106,7 +126,11 @@ def test_an_empty_folder_is_waiting_everywhere(client: FlaskClient) -> None:
     results = client.get("/api/results")
     assert results.status_code == 404 and results.get_json() == {"state": "waiting"}
     assert client.get("/api/scaling").get_json() == {
-        "available": False, "version": None, "pods": [], "hpa": [], "png": False,
+        "available": False,
+        "version": None,
+        "pods": [],
+        "hpa": [],
+        "png": False,
     }
     assert client.get("/files/hzz_m4l.png").status_code == 404
     assert client.get("/files/results.json").status_code == 404
@@ -209,8 +233,18 @@ def test_results_without_a_plot_have_no_plot_version(client: FlaskClient, output
         json.dumps({"schema_version": 1, "state": "waiting"}),
         json.dumps({"schema_version": True, "state": "running"}),
     ],
-    ids=["empty", "truncated", "binary", "list", "string", "schema-2", "no-schema", "bad-state",
-         "waiting-state", "bool-schema"],
+    ids=[
+        "empty",
+        "truncated",
+        "binary",
+        "list",
+        "string",
+        "schema-2",
+        "no-schema",
+        "bad-state",
+        "waiting-state",
+        "bool-schema",
+    ],
 )
 def test_a_missing_or_half_written_results_file_is_waiting_not_an_error(
     client: FlaskClient, output_dir: Path, content: str
@@ -229,9 +263,17 @@ def test_a_missing_or_half_written_results_file_is_waiting_not_an_error(
 
 
 def test_results_with_odd_field_types_still_give_a_status(client: FlaskClient, output_dir: Path) -> None:
-    odd = {"schema_version": 1, "state": "running", "run_id": 7, "tally": {"total": "12", "done": -1,
-           "failed": True, "pending": 4}, "events": [], "elapsed_seconds": "9", "events_per_second": None,
-           "failed_chunks": {"not": "a list"}, "plot": {"png": "../../secret.txt"}}
+    odd = {
+        "schema_version": 1,
+        "state": "running",
+        "run_id": 7,
+        "tally": {"total": "12", "done": -1, "failed": True, "pending": 4},
+        "events": [],
+        "elapsed_seconds": "9",
+        "events_per_second": None,
+        "failed_chunks": {"not": "a list"},
+        "plot": {"png": "../../secret.txt"},
+    }
     write_results(output_dir, odd)
     body = client.get("/api/status").get_json()
     assert body["state"] == "running"
@@ -358,8 +400,12 @@ def test_the_scaling_rows_come_from_the_logs(client: FlaskClient, output_dir: Pa
     assert body["available"] is True and body["png"] is False and body["version"]
     assert [row["timestamp"] for row in body["pods"]][:2] == ["2026-11-25T10:30:00Z", "2026-11-25T10:30:10Z"]
     assert set(body["pods"][0]) == {"timestamp", "pods", "total"}
-    assert body["hpa"][0] == {"timestamp": "2026-11-25T10:30:00Z", "replicas": 1, "cpu_percent": 15.0,
-                              "target_percent": 50.0}
+    assert body["hpa"][0] == {
+        "timestamp": "2026-11-25T10:30:00Z",
+        "replicas": 1,
+        "cpu_percent": 15.0,
+        "target_percent": 50.0,
+    }
     assert client.get("/api/status").get_json()["scaling_version"] == body["version"]
 
 
@@ -384,9 +430,7 @@ def test_debug_mode_cannot_be_switched_on(tmp_path: Path) -> None:
     assert app.debug is False and app.config["DEBUG"] is False
 
 
-def test_a_bug_gives_a_json_500_without_a_traceback(
-    monkeypatch: pytest.MonkeyPatch, output_dir: Path
-) -> None:
+def test_a_bug_gives_a_json_500_without_a_traceback(monkeypatch: pytest.MonkeyPatch, output_dir: Path) -> None:
     # Given a server (not in testing mode, so errors are handled as in production) whose reader fails
     def broken(output_dir: str) -> dict[str, Any]:
         raise RuntimeError("secret detail")
@@ -400,9 +444,7 @@ def test_a_bug_gives_a_json_500_without_a_traceback(
     assert b"secret" not in response.data
 
 
-def test_the_wsgi_module_builds_the_app_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, output_dir: Path
-) -> None:
+def test_the_wsgi_module_builds_the_app_from_the_environment(monkeypatch: pytest.MonkeyPatch, output_dir: Path) -> None:
     import importlib
 
     monkeypatch.setenv("HZZ_OUTPUT_DIR", str(output_dir))

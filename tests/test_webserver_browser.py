@@ -29,8 +29,14 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 #: Chromium flags for a container: no sandbox (no user namespaces), no GPU, and no traffic of its own.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -77,7 +83,10 @@ def server(output_dir: Path, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "webserver", "--port", str(port), "--workers", "1", "--output-dir", str(output_dir)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -225,8 +234,11 @@ def test_the_page_survives_a_half_written_results_file(page: Any, output_dir: Pa
 def test_the_download_links_serve_the_files_through_gunicorn(server: str, output_dir: Path) -> None:
     # Given a complete run, when the page's download links are followed (no browser needed)
     feed(output_dir, "complete")
-    for name, mimetype in (("hzz_m4l.png", "image/png"), ("hzz_m4l.svg", "image/svg+xml"),
-                           ("results.json", "application/json")):
+    for name, mimetype in (
+        ("hzz_m4l.png", "image/png"),
+        ("hzz_m4l.svg", "image/svg+xml"),
+        ("results.json", "application/json"),
+    ):
         response = requests.get(f"{server}/files/{name}?download=1", timeout=5)
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith(mimetype)

@@ -27,11 +27,18 @@ __all__ = ["demo_results", "draw_plot", "write_demo", "write_scaling_logs"]
 
 #: Entries read → selected, and the weighted yield, per sample (the published notebook's numbers).
 SAMPLES: dict[str, tuple[int, int, float]] = {
-    "data_A": (39, 27, 27.0), "data_B": (156, 86, 86.0), "data_C": (237, 146, 146.0),
-    "data_D": (400, 248, 248.0), "Zee": (898, 243, 43.141792), "Zmumu": (684, 257, 51.99949),
-    "ttbar_lep": (1031, 334, 28.132816), "llll": (554279, 523957, 264.85263),
-    "ggH125_ZZ4lep": (164716, 161451, 8.639792), "VBFH125_ZZ4lep": (191126, 186870, 0.7747851),
-    "WH125_ZZ4lep": (15379, 9772, 0.2175638), "ZH125_ZZ4lep": (14485, 11947, 0.0015058718),
+    "data_A": (39, 27, 27.0),
+    "data_B": (156, 86, 86.0),
+    "data_C": (237, 146, 146.0),
+    "data_D": (400, 248, 248.0),
+    "Zee": (898, 243, 43.141792),
+    "Zmumu": (684, 257, 51.99949),
+    "ttbar_lep": (1031, 334, 28.132816),
+    "llll": (554279, 523957, 264.85263),
+    "ggH125_ZZ4lep": (164716, 161451, 8.639792),
+    "VBFH125_ZZ4lep": (191126, 186870, 0.7747851),
+    "WH125_ZZ4lep": (15379, 9772, 0.2175638),
+    "ZH125_ZZ4lep": (14485, 11947, 0.0015058718),
 }
 #: Chunks of 100 000 entries per sample.
 CHUNKS = {name: max(1, -(-read // 100_000)) for name, (read, _, _) in SAMPLES.items()}
@@ -46,10 +53,10 @@ def _shape(group: int) -> np.ndarray:
     x = 0.5 * (EDGES[:-1] + EDGES[1:])
     gauss = lambda mu, sigma: np.exp(-0.5 * ((x - mu) / sigma) ** 2)  # noqa: E731
     shapes = [
-        gauss(91, 4) + 0.35 * np.exp(-(x - 80) / 40),                        # data: unused
-        np.exp(-(x - 80) / 35) * 0.25,                                          # Z, tt̄
+        gauss(91, 4) + 0.35 * np.exp(-(x - 80) / 40),  # data: unused
+        np.exp(-(x - 80) / 35) * 0.25,  # Z, tt̄
         0.09 * gauss(91, 3) + 0.018 + 0.12 / (1 + np.exp(-(x - 185) / 4)) * np.exp(-(x - 185) / 90),
-        0.8 * gauss(125, 2.2),                                                  # signal
+        0.8 * gauss(125, 2.2),  # signal
     ]
     return shapes[group] / shapes[group].sum() * (0.5 if group == 1 else 0.8)
 
@@ -68,24 +75,38 @@ def demo_results(state: str = "complete", *, progress: float = 1.0, failed: int 
     # Chunks are done in manifest order: the first chunk of every sample, then the second ones…;
     # failed chunks are the last ones of llll.
     lost = {"llll": min(failed, CHUNKS["llll"])}
-    order = [name for i in range(max(CHUNKS.values())) for name in SAMPLES
-             if i < CHUNKS[name] - lost.get(name, 0)]
+    order = [name for i in range(max(CHUNKS.values())) for name in SAMPLES if i < CHUNKS[name] - lost.get(name, 0)]
     finished = order if state != "running" else order[: round(len(order) * progress)]
     done = {name: finished.count(name) for name in SAMPLES}
     samples, groups, expected = {}, {}, np.zeros(len(EDGES) - 1)
     for index, group in enumerate(SAMPLE_GROUPS):
-        entry = {"color": group.color, "is_data": group.is_data, "is_signal": group.is_signal,
-                 "samples": list(group.samples), "events_read": 0, "events_selected": 0,
-                 "weighted_yield": 0.0, "sumw": np.zeros(len(EDGES) - 1), "sumw2": np.zeros(len(EDGES) - 1)}
+        entry = {
+            "color": group.color,
+            "is_data": group.is_data,
+            "is_signal": group.is_signal,
+            "samples": list(group.samples),
+            "events_read": 0,
+            "events_selected": 0,
+            "weighted_yield": 0.0,
+            "sumw": np.zeros(len(EDGES) - 1),
+            "sumw2": np.zeros(len(EDGES) - 1),
+        }
         for name in group.samples:
             read, selected, weighted = SAMPLES[name]
             share = done[name] / CHUNKS[name]
             sumw = _shape(index) * weighted * share
-            samples[name] = {"group": group.label, "is_data": group.is_data, "chunks_total": CHUNKS[name],
-                             "chunks_done": done[name], "chunks_failed": lost.get(name, 0),
-                             "events_read": round(read * share), "events_selected": round(selected * share),
-                             "weighted_yield": weighted * share, "sumw": sumw,
-                             "sumw2": sumw * weighted / selected}
+            samples[name] = {
+                "group": group.label,
+                "is_data": group.is_data,
+                "chunks_total": CHUNKS[name],
+                "chunks_done": done[name],
+                "chunks_failed": lost.get(name, 0),
+                "events_read": round(read * share),
+                "events_selected": round(selected * share),
+                "weighted_yield": weighted * share,
+                "sumw": sumw,
+                "sumw2": sumw * weighted / selected,
+            }
             for key in ("events_read", "events_selected", "weighted_yield", "sumw", "sumw2"):
                 entry[key] = entry[key] + samples[name][key]
             if not group.is_data:
@@ -99,27 +120,37 @@ def demo_results(state: str = "complete", *, progress: float = 1.0, failed: int 
     total = sum(CHUNKS.values())
     elapsed = 96.4 * (len(finished) + failed) / total
     results = {
-        "schema_version": 1, "run_id": "20261125-103000-d3m0a1", "state": state,
-        "started_at": _iso(START), "updated_at": _iso(START + timedelta(seconds=elapsed)),
+        "schema_version": 1,
+        "run_id": "20261125-103000-d3m0a1",
+        "state": state,
+        "started_at": _iso(START),
+        "updated_at": _iso(START + timedelta(seconds=elapsed)),
         "finished_at": None if state == "running" else _iso(START + timedelta(seconds=elapsed)),
-        "elapsed_seconds": round(elapsed, 1), "events_per_second": round(read / max(elapsed, 0.1), 1),
-        "tally": {"total": total, "done": len(finished), "failed": failed,
-                  "pending": total - len(finished) - failed},
+        "elapsed_seconds": round(elapsed, 1),
+        "events_per_second": round(read / max(elapsed, 0.1), 1),
+        "tally": {"total": total, "done": len(finished), "failed": failed, "pending": total - len(finished) - failed},
         "failed_chunks": [
-            {"chunk_id": f"llll/mc_363490.llll.4lep.root:{start}-{min(start + 100_000, SAMPLES['llll'][0])}",
-             "sample": "llll", "attempt": 3,
-             "error": "cannot read https://…/MC/mc_363490.llll.4lep.root: TimeoutError: read timed out "
-                      "after 30 s (4 attempts)"}
+            {
+                "chunk_id": f"llll/mc_363490.llll.4lep.root:{start}-{min(start + 100_000, SAMPLES['llll'][0])}",
+                "sample": "llll",
+                "attempt": 3,
+                "error": "cannot read https://…/MC/mc_363490.llll.4lep.root: TimeoutError: read timed out "
+                "after 30 s (4 attempts)",
+            }
             for start in (100_000 * (CHUNKS["llll"] - 1 - i) for i in range(failed))
         ],
         "events": {"read": read, "selected": sum(s["events_selected"] for s in samples.values())},
         "binning": {"bins": len(EDGES) - 1, "low": 80.0, "high": 250.0, "width": 5.0, "edges": EDGES},
-        "samples": samples, "groups": groups,
+        "samples": samples,
+        "groups": groups,
         "data": {"events_selected": data["events_selected"], "in_range": int(counts.sum()), "counts": counts},
         "plot": {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"},
         "settings": Settings(output_dir="output_plots").public_dict(),
-        "versions": {"hzz-pipeline": "1.0.0", "python": platform.python_version(),
-                     **{name: _version(name) for name in ("numpy", "matplotlib", "flask")}},
+        "versions": {
+            "hzz-pipeline": "1.0.0",
+            "python": platform.python_version(),
+            **{name: _version(name) for name in ("numpy", "matplotlib", "flask")},
+        },
     }
     return json.loads(json.dumps(results, default=lambda a: a.tolist()))
 
@@ -153,8 +184,12 @@ def draw_plot(output_dir: Path, results: dict[str, Any]) -> None:
             bottom = bottom + np.asarray(group["sumw"])
     counts = np.asarray(results["data"]["counts"])
     ax.errorbar(centres, counts, yerr=np.sqrt(counts), fmt="ko", label="Data")
-    ax.set(xlim=(80, 250), ylim=(0, 1.6 * max(counts.max(), 1)), ylabel="Events / 5.0 GeV",
-           xlabel=r"4-lepton invariant mass $\mathrm{m_{4l}}$ [GeV]")
+    ax.set(
+        xlim=(80, 250),
+        ylim=(0, 1.6 * max(counts.max(), 1)),
+        ylabel="Events / 5.0 GeV",
+        xlabel=r"4-lepton invariant mass $\mathrm{m_{4l}}$ [GeV]",
+    )
     ax.tick_params(which="both", direction="in", top=True, right=True)
     ax.minorticks_on()
     ax.text(0.05, 0.93, "ATLAS Open Data", transform=ax.transAxes, fontsize=13)
@@ -176,16 +211,27 @@ def write_scaling_logs(output_dir: Path, *, steps: int = 30) -> None:
         cpu = min(95, 15 + 12 * step) if step < steps * 0.7 else 8
         replicas = min(8, 1 + step // 2) if step < steps * 0.8 else 1
         pods_log.append(f"=== {stamp}")
-        pods_log += [f"hzz-worker-7d9c5-{i:05d}   1/1   {'Running' if i < replicas - (step % 3 == 1) else 'Pending'}"
-                     f"   0   {10 * step}s" for i in range(replicas)]
-        hpa_log += [f"=== {stamp}", f"hzz-worker   Deployment/hzz-worker   cpu: {cpu}%/50%   1   8   "
-                    f"{replicas}   {10 * step}s"]
+        pods_log += [
+            f"hzz-worker-7d9c5-{i:05d}   1/1   {'Running' if i < replicas - (step % 3 == 1) else 'Pending'}"
+            f"   0   {10 * step}s"
+            for i in range(replicas)
+        ]
+        hpa_log += [
+            f"=== {stamp}",
+            f"hzz-worker   Deployment/hzz-worker   cpu: {cpu}%/50%   1   8   {replicas}   {10 * step}s",
+        ]
     write_atomic(output_dir / "pod_scaling.log", ("\n".join(pods_log) + "\n").encode())
     write_atomic(output_dir / "hpa_metrics.log", ("\n".join(hpa_log) + "\n").encode())
 
 
-def write_demo(output_dir: str | os.PathLike[str], state: str = "complete", *, progress: float = 1.0,
-               failed: int = 0, scaling: bool = False) -> dict[str, Any]:
+def write_demo(
+    output_dir: str | os.PathLike[str],
+    state: str = "complete",
+    *,
+    progress: float = 1.0,
+    failed: int = 0,
+    scaling: bool = False,
+) -> dict[str, Any]:
     """Write a demo output folder (the plot first, then results.json, as the aggregator does).
 
     Returns:
