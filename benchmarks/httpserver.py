@@ -164,12 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not send_body:
             return
+        # Counted before they are written: a client that has read the answer sees them counted.
+        self.server.count_bytes(len(tail) + sum(len(h) + 2 for h in heads))
         for head, (start, stop) in zip(heads, ranges, strict=True):
             self.wfile.write(head)
             self._copy(file, start, stop)
             self.wfile.write(b"\r\n")
         self.wfile.write(tail)
-        self.server.count_bytes(len(tail) + sum(len(h) + 2 for h in heads))
 
     def _copy(self, file: BinaryIO, start: int, stop: int) -> None:
         file.seek(start)
@@ -178,9 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
             block = file.read(min(_COPY_BUFFER, remaining))
             if not block:
                 break
+            # Counted before it is written, so the count never lags what a client has received.
+            self.server.count_bytes(len(block))
             self.wfile.write(block)
             remaining -= len(block)
-        self.server.count_bytes(stop - start - remaining)
 
 
 class RangeHTTPServer(ThreadingHTTPServer):
