@@ -371,9 +371,10 @@ def measure_breakdown(dataset: str, *, chunk_size: int | None = None) -> dict[st
     """
     import numpy as np
 
-    from shared.analysis import histogram_sums, read_chunk, use_fastest_zlib
+    from shared.analysis import read_chunk, use_fastest_zlib
     from shared.chunking import plan_run
     from shared.data_vars import Settings, group_of
+    from shared.histograms import histogram_sums
     from shared.physics import (
         DATA_BRANCHES,
         KINEMATIC_BRANCHES,

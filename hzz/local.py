@@ -14,7 +14,6 @@ import pickle
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Literal
 
 from tqdm import tqdm
@@ -181,7 +180,3 @@ def _stop_workers(workers: list[Any], stop: Any) -> None:
         if process.is_alive():
             process.terminate()
             process.join()
-
-
-def results_path(settings: Settings) -> Path:
-    return Path(settings.output_dir) / RESULTS_FILE
