@@ -368,7 +368,7 @@ deploy() {
 }
 
 # log_every_10s FILE COMMAND...: append "=== <UTC time>" and the command's output to FILE
-# every 10 s, until killed (the format shared.scaling_logs reads; like the seed's `watch`).
+# every 10 s, until killed (the format hzz.devtools.scaling_logs reads; like the seed's `watch`).
 log_every_10s() {
   local file=$1
   shift
@@ -454,14 +454,14 @@ check_from_host() {
   say "page, /api/status and results.json OK (copies in output_plots/fetched/); output_plots/results.json and the plot are on this machine"
 }
 
-# shared.scaling_logs turns the logs into CSV files and scaling.png. It runs in the
+# hzz.devtools.scaling_logs turns the logs into CSV files and scaling.png. It runs in the
 # aggregator's pod, which has the project installed and output_plots/ mounted (no Python
 # needed on this machine).
 convert_scaling_logs() {
-  kc exec deployment/hzz-aggregator -c aggregator -- python -m shared.scaling_logs /data/output >"$WORK/scaling.log" 2>&1 ||
+  kc exec deployment/hzz-aggregator -c aggregator -- python -m hzz.devtools.scaling_logs /data/output >"$WORK/scaling.log" 2>&1 ||
     {
       cat "$WORK/scaling.log" >&2
-      warn "could not convert the scaling logs; by hand: python -m shared.scaling_logs output_plots"
+      warn "could not convert the scaling logs; by hand: python -m hzz.devtools.scaling_logs output_plots"
       return 0
     }
 }

@@ -1,3 +1,3 @@
-from aggregator.main import main
+from hzz.aggregator.main import main
 
 raise SystemExit(main())

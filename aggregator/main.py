@@ -1,4 +1,4 @@
-"""Merge results into the output folder, each chunk once (``python -m aggregator``).
+"""Merge results into the output folder, each chunk once (``python -m hzz.aggregator``).
 
 The tally is checkpointed in the output folder after every message and before its
 acknowledgement, so a restarted aggregator resumes where it stopped; results that arrive while
@@ -20,14 +20,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shared.data_vars import Settings
-from shared.errors import DecodeError, HZZError, RetryLater
-from shared.logs import configure_logging
-from shared.merging import RunTally
-from shared.messages import ChunkResult, RequeueNotice, RunManifest, decode_message
-from shared.messaging import RabbitMQTransport
-from shared.outputs import ensure_writable, load_checkpoint, save_checkpoint, write_outputs
-from shared.transport import Outgoing, QueueNames, Transport
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import DecodeError, HZZError, RetryLater
+from hzz.shared.logs import configure_logging
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkResult, RequeueNotice, RunManifest, decode_message
+from hzz.shared.messaging import RabbitMQTransport
+from hzz.shared.outputs import ensure_writable, load_checkpoint, save_checkpoint, write_outputs
+from hzz.shared.transport import Outgoing, QueueNames, Transport
 
 __all__ = ["Aggregator", "main"]
 
@@ -208,7 +208,7 @@ def run_aggregator(settings: Settings, transport: Transport, stop: threading.Eve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aggregator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hzz.aggregator", description=__doc__)
     parser.add_argument("--exit-when-complete", action="store_true", help="stop once the current run is complete")
     args = parser.parse_args(argv)
     configure_logging("aggregator")

@@ -185,7 +185,7 @@ def _samples_of_notebook(outcome: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _settings(dataset: str, samples: list[str] | None, **overrides: Any) -> Any:
-    from shared.data_vars import Settings
+    from hzz.shared.data_vars import Settings
 
     if samples:
         overrides["samples"] = tuple(samples)
@@ -193,12 +193,13 @@ def _settings(dataset: str, samples: list[str] | None, **overrides: Any) -> Any:
 
 
 def measure_notebook(dataset: str, *, fast_zlib: bool = False, samples: list[str] | None = None) -> dict[str, Any]:
-    """The notebook's loop (shared.notebook), one file after the other, as a notebook user runs it.
+    """The notebook's loop (hzz.devtools.notebook), one file after the other, as a notebook user runs it.
 
     ``fast_zlib`` gives it libdeflate too (not what the notebook does; reported for reference).
     """
-    from shared.analysis import use_fastest_zlib, zlib_library
-    from shared.notebook import run_notebook
+    from hzz.shared.analysis import use_fastest_zlib, zlib_library
+
+    from hzz.devtools.notebook import run_notebook
 
     if fast_zlib:
         use_fastest_zlib()
@@ -221,10 +222,9 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
     each file read in steps of :data:`FLOOR_STEP` entries, so each basket is decompressed once.
     """
     import uproot
-
-    from shared.analysis import _open_options, use_fastest_zlib, zlib_library
-    from shared.data_vars import group_of
-    from shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME
+    from hzz.shared.analysis import _open_options, use_fastest_zlib, zlib_library
+    from hzz.shared.data_vars import group_of
+    from hzz.shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME
 
     if fast_zlib:
         use_fastest_zlib()
@@ -248,10 +248,10 @@ def measure_worker(dataset: str, *, chunk_size: int | None = None, samples: list
     Its throughput is a worker's per core; its peak RSS is a worker's peak memory; the
     encoded results are the result messages.
     """
-    from shared.analysis import analyse_chunk, use_fastest_zlib, zlib_library
-    from shared.chunking import plan_run
+    from hzz.shared.analysis import analyse_chunk, use_fastest_zlib, zlib_library
+    from hzz.shared.chunking import plan_run
 
-    use_fastest_zlib()  # as worker.main.run_worker does at start-up
+    use_fastest_zlib()  # as hzz.worker.main.run_worker does at start-up
     overrides = {} if chunk_size is None else {"chunk_size": chunk_size}
     settings = _settings(dataset, samples, run_id="benchmark", **overrides)
     _manifest, tasks = plan_run(settings)
@@ -301,10 +301,11 @@ def measure_pipeline(
     samples: list[str] | None = None,
 ) -> dict[str, Any]:
     """hzz.local.run_local end to end: worker start-up, producer, workers, aggregator, plot."""
+    from hzz.shared.data_vars import Settings
+    from hzz.shared.messaging import RabbitMQTransport
+    from hzz.shared.transport import QueueNames
+
     from hzz.local import run_local
-    from shared.data_vars import Settings
-    from shared.messaging import RabbitMQTransport
-    from shared.transport import QueueNames
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory(prefix="hzz-bench-") as output:
@@ -370,12 +371,11 @@ def measure_breakdown(dataset: str, *, chunk_size: int | None = None) -> dict[st
     hand; the totals are checked against a plain analyse_chunk loop in the report).
     """
     import numpy as np
-
-    from shared.analysis import read_chunk, use_fastest_zlib
-    from shared.chunking import plan_run
-    from shared.data_vars import Settings, group_of
-    from shared.histograms import histogram_sums
-    from shared.physics import (
+    from hzz.shared.analysis import read_chunk, use_fastest_zlib
+    from hzz.shared.chunking import plan_run
+    from hzz.shared.data_vars import Settings, group_of
+    from hzz.shared.histograms import histogram_sums
+    from hzz.shared.physics import (
         DATA_BRANCHES,
         KINEMATIC_BRANCHES,
         MC_BRANCHES,

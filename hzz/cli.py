@@ -12,9 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-from shared.data_vars import PROFILE_NAMES, Settings, settings_table
-from shared.errors import HZZError
-from shared.logs import configure_logging
+from hzz.shared.data_vars import PROFILE_NAMES, Settings, settings_table
+from hzz.shared.errors import HZZError
+from hzz.shared.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -69,9 +69,9 @@ def _requeue_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _requeue(args: argparse.Namespace) -> int:
-    from producer.main import load_run, requeue_failed
-    from shared.messaging import RabbitMQTransport
-    from shared.transport import QueueNames
+    from hzz.producer.main import load_run, requeue_failed
+    from hzz.shared.messaging import RabbitMQTransport
+    from hzz.shared.transport import QueueNames
 
     overrides = {key: getattr(args, key) for key in ("output_dir", "broker_url", "queue_prefix")}
     settings = Settings.from_env(**overrides)
@@ -113,11 +113,11 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
     if profile == "2025":
-        from shared.samplegen2025 import generate_dataset_2025
+        from hzz.devtools.samplegen2025 import generate_dataset_2025
 
         generate_dataset_2025(folder, progress=progress)
     else:
-        from shared.samplegen import generate_dataset
+        from hzz.devtools.samplegen import generate_dataset
 
         generate_dataset(folder, progress=progress)
 
@@ -151,7 +151,7 @@ def _start_server(output_dir: str, port: int):  # type: ignore[no-untyped-def]
 
     from werkzeug.serving import make_server
 
-    from webserver import create_app
+    from hzz.webserver import create_app
 
     server = make_server("127.0.0.1", port, create_app({"OUTPUT_DIR": output_dir}), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="webserver")
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["generate"]:
         # The generator has its own options; argparse would not pass "--out …" through.
-        from shared.samplegen import main as generate_main
+        from hzz.devtools.samplegen import main as generate_main
 
         return generate_main(argv[1:])
     args = parser.parse_args(argv)

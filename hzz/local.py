@@ -18,15 +18,15 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from aggregator.main import Aggregator, run_aggregator
-from producer.main import load_run, publish_run, requeue_failed
-from shared.data_vars import Settings
-from shared.errors import BrokerUnavailable, HZZError
-from shared.logs import configure_logging
-from shared.messaging import RabbitMQTransport, broker_answers
-from shared.outputs import RESULTS_FILE, ensure_writable
-from shared.transport import EmbeddedTransport, QueueNames, Transport
-from worker.main import run_worker
+from hzz.aggregator.main import Aggregator, run_aggregator
+from hzz.producer.main import load_run, publish_run, requeue_failed
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import BrokerUnavailable, HZZError
+from hzz.shared.logs import configure_logging
+from hzz.shared.messaging import RabbitMQTransport, broker_answers
+from hzz.shared.outputs import RESULTS_FILE, ensure_writable
+from hzz.shared.transport import EmbeddedTransport, QueueNames, Transport
+from hzz.worker.main import run_worker
 
 __all__ = ["choose_transport", "run_local"]
 

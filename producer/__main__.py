@@ -1,3 +1,3 @@
-from producer.main import main
+from hzz.producer.main import main
 
 raise SystemExit(main())

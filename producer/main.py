@@ -1,6 +1,6 @@
-"""Publish a run: the manifest first, then one persistent task per chunk (``python -m producer``).
+"""Publish a run: the manifest first, then one persistent task per chunk (``python -m hzz.producer``).
 
-``python -m producer --requeue-failed`` publishes instead the failed chunks of the run whose
+``python -m hzz.producer --requeue-failed`` publishes instead the failed chunks of the run whose
 checkpoint is in ``HZZ_OUTPUT_DIR`` again (after the network came back, say): a requeue notice
 that makes the aggregator wait for them, then their tasks with attempt 0.
 """
@@ -13,17 +13,16 @@ import logging
 import sys
 from pathlib import Path
 
+from hzz.shared.chunking import plan_run
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import ConfigError, HZZError
+from hzz.shared.logs import configure_logging
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkTask, RequeueNotice, RunManifest
+from hzz.shared.messaging import RabbitMQTransport
+from hzz.shared.outputs import CHECKPOINT_FILE
+from hzz.shared.transport import QueueNames, Transport
 from tqdm import tqdm
-
-from shared.chunking import plan_run
-from shared.data_vars import Settings
-from shared.errors import ConfigError, HZZError
-from shared.logs import configure_logging
-from shared.merging import RunTally
-from shared.messages import ChunkTask, RequeueNotice, RunManifest
-from shared.messaging import RabbitMQTransport
-from shared.outputs import CHECKPOINT_FILE
-from shared.transport import QueueNames, Transport
 
 __all__ = ["failed_tasks", "load_run", "main", "publish_run", "requeue_failed"]
 
@@ -117,7 +116,7 @@ def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m producer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hzz.producer", description=__doc__)
     parser.add_argument(
         "--requeue-failed", action="store_true", help="requeue the failed chunks of the run in HZZ_OUTPUT_DIR"
     )

@@ -23,13 +23,12 @@ from urllib.parse import urlparse
 import awkward as ak
 import numpy as np
 import uproot
-
-from shared.data_vars import group_of
-from shared.errors import ChunkError, PermanentChunkError, TransientChunkError
-from shared.histograms import histogram_sums
-from shared.messages import ChunkResult, ChunkTask
-from shared.physics import TREE_NAME
-from shared.profiles import get_profile
+from hzz.shared.data_vars import group_of
+from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
+from hzz.shared.histograms import histogram_sums
+from hzz.shared.messages import ChunkResult, ChunkTask
+from hzz.shared.physics import TREE_NAME
+from hzz.shared.profiles import get_profile
 
 __all__ = [
     "analyse_chunk",
@@ -65,7 +64,7 @@ def use_fastest_zlib() -> str:
         import deflate
     except ImportError:
         return "zlib"
-    uproot.ZLIB.library = "deflate"  # writing (shared.samplegen), through uproot's own switch
+    uproot.ZLIB.library = "deflate"  # writing (hzz.devtools.samplegen), through uproot's own switch
     decompressor = _LibdeflateZLIB(deflate.zlib_decompress)
     probe = bytes(range(256)) * 64
     try:

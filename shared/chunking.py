@@ -11,11 +11,11 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from shared.analysis import count_entries
-from shared.data_vars import Settings
-from shared.errors import ChunkError
-from shared.messages import ChunkTask, RunManifest
-from shared.profiles import get_profile
+from hzz.shared.analysis import count_entries
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import ChunkError
+from hzz.shared.messages import ChunkTask, RunManifest
+from hzz.shared.profiles import get_profile
 
 __all__ = ["chunk_ranges", "plan_run"]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from shared import release2025
-from shared.errors import ConfigError
-from shared.infofile import infos
+from hzz.shared import release2025
+from hzz.shared.errors import ConfigError
+from hzz.shared.infofile import infos
 
 __all__ = [
     "DATA_GROUP",

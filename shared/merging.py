@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hist
-
-from shared.errors import DecodeError
-from shared.histograms import (
+from hzz.shared.errors import DecodeError
+from hzz.shared.histograms import (
     Binning,
     empty_histogram,
     histogram_from_json,
     histogram_to_json,
 )
-from shared.messages import ChunkResult, RunManifest
-from shared.profiles import get_profile
+from hzz.shared.messages import ChunkResult, RunManifest
+from hzz.shared.profiles import get_profile
 
 __all__ = ["RunTally", "SampleTally"]
 

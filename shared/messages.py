@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
-from shared.errors import DecodeError
+from hzz.shared.errors import DecodeError
 
 __all__ = [
     "ChunkResult",

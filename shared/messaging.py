@@ -23,10 +23,9 @@ from typing import Any
 
 import pika
 import pika.exceptions
-
-from shared.errors import BrokerUnavailable
-from shared.retry import backoff_seconds
-from shared.transport import (
+from hzz.shared.errors import BrokerUnavailable
+from hzz.shared.retry import backoff_seconds
+from hzz.shared.transport import (
     POLL_SECONDS,
     GiveUp,
     Handler,

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from shared.data_vars import group_of, sample_groups
-from shared.errors import ConfigError
-from shared.histograms import histogram_to_json, sum_histograms
-from shared.merging import RunTally
-from shared.physics2025 import signal_significance
-from shared.plotting import m4l_figure
+from hzz.shared.data_vars import group_of, sample_groups
+from hzz.shared.errors import ConfigError
+from hzz.shared.histograms import histogram_to_json, sum_histograms
+from hzz.shared.merging import RunTally
+from hzz.shared.physics2025 import signal_significance
+from hzz.shared.plotting import m4l_figure
 
 __all__ = [
     "CHECKPOINT_FILE",

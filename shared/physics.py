@@ -23,8 +23,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import vector
-
-from shared.infofile import infos
+from hzz.shared.infofile import infos
 
 __all__ = [
     "DATA_BRANCHES",

@@ -15,9 +15,8 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-
-from shared.histograms import Binning
-from shared.physics import first_four, four_lepton_mass, select_four_lepton_events
+from hzz.shared.histograms import Binning
+from hzz.shared.physics import first_four, four_lepton_mass, select_four_lepton_events
 
 __all__ = [
     "DATA_BRANCHES_2025",

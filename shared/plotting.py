@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import hist
 import numpy as np
+from hzz.shared.data_vars import SAMPLE_GROUPS, SampleGroup
+from hzz.shared.histograms import M4L_BINNING, Binning, sum_histograms
+from hzz.shared.profiles import PlotStyle
 from matplotlib.figure import Figure
 from matplotlib.ticker import AutoMinorLocator
-
-from shared.data_vars import SAMPLE_GROUPS, SampleGroup
-from shared.histograms import M4L_BINNING, Binning, sum_histograms
-from shared.profiles import PlotStyle
 
 __all__ = ["m4l_figure"]
 

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from shared.data_vars import PROFILE_NAMES
-from shared.errors import ConfigError
-from shared.histograms import M4L_BINNING, Binning
-from shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME, measure_2020
-from shared.physics2025 import DATA_BRANCHES_2025, MC_BRANCHES_2025, TREE_NAME_2025, measure_2025
+from hzz.shared.data_vars import PROFILE_NAMES
+from hzz.shared.errors import ConfigError
+from hzz.shared.histograms import M4L_BINNING, Binning
+from hzz.shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME, measure_2020
+from hzz.shared.physics2025 import DATA_BRANCHES_2025, MC_BRANCHES_2025, TREE_NAME_2025, measure_2025
 
 __all__ = ["PROFILES", "AnalysisProfile", "PlotStyle", "get_profile"]
 

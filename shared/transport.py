@@ -26,8 +26,8 @@ from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.errors import RetryLater
-from shared.retry import backoff_seconds
+from hzz.shared.errors import RetryLater
+from hzz.shared.retry import backoff_seconds
 
 __all__ = [
     "ERROR_HEADER",

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hzz.shared.messaging import RabbitMQTransport, broker_answers
+from hzz.shared.transport import QueueNames
 
-from shared.messaging import RabbitMQTransport, broker_answers
-from shared.notebook import NotebookSample
-from shared.transport import QueueNames
+from hzz.devtools.notebook import NotebookSample
 
 #: The two real files of the 2020 release shipped with the project's shared folder.
 REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"
@@ -47,7 +47,7 @@ def real_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every sample of the release, generated small (a few thousand events each), plus the real data files."""
-    from shared.samplegen import REAL_ENTRIES, generate_dataset
+    from hzz.devtools.samplegen import REAL_ENTRIES, generate_dataset
 
     folder = tmp_path_factory.mktemp("small")
     counts = {sample: min(n, 3000) for sample, n in REAL_ENTRIES.items()}

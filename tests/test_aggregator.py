@@ -11,21 +11,20 @@ import queue as queue_module
 import signal
 from pathlib import Path
 
+import hzz.aggregator.main
+import hzz.producer.main
 import numpy as np
 import pytest
-
-import aggregator.main
-import producer.main
-from aggregator.main import Aggregator
-from producer.main import failed_tasks, load_run, requeue_failed
-from shared.analysis import analyse_chunk, failed_result
-from shared.chunking import plan_run
-from shared.data_vars import Settings
-from shared.errors import ConfigError, DecodeError, RetryLater
-from shared.merging import RunTally
-from shared.messages import ChunkResult, ChunkTask, RequeueNotice, decode_message
-from shared.outputs import RESULTS_FILE, load_checkpoint, results_document, write_atomic
-from shared.transport import EmbeddedTransport, QueueNames
+from hzz.aggregator.main import Aggregator
+from hzz.producer.main import failed_tasks, load_run, requeue_failed
+from hzz.shared.analysis import analyse_chunk, failed_result
+from hzz.shared.chunking import plan_run
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import ConfigError, DecodeError, RetryLater
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkResult, ChunkTask, RequeueNotice, decode_message
+from hzz.shared.outputs import RESULTS_FILE, load_checkpoint, results_document, write_atomic
+from hzz.shared.transport import EmbeddedTransport, QueueNames
 
 
 class Run:
@@ -51,7 +50,7 @@ def results_without_plots(monkeypatch: pytest.MonkeyPatch) -> None:
         write_atomic(folder / RESULTS_FILE, json.dumps(document).encode())
         return document
 
-    monkeypatch.setattr(aggregator.main, "write_outputs", write)
+    monkeypatch.setattr(hzz.aggregator.main, "write_outputs", write)
 
 
 def aggregate(folder: Path, *bodies: bytes) -> Aggregator:
@@ -69,7 +68,7 @@ def histograms(agg: Aggregator) -> dict[str, tuple[int, list[float]]]:
 @pytest.fixture
 def quiet_main(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Run services' mains in-process: keep pytest's logging and signal handlers."""
-    for module in (aggregator.main, producer.main):
+    for module in (hzz.aggregator.main, hzz.producer.main):
         monkeypatch.setattr(module, "configure_logging", lambda service: None)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield
@@ -128,12 +127,12 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_message_for_another_try(
     # Given an aggregator one result away from completion whose disk is full
     bodies = [r.encode() for r in run.results]
     agg = aggregate(tmp_path, run.manifest.encode(), *bodies[:-1])
-    real_save = aggregator.main.save_checkpoint
+    real_save = hzz.aggregator.main.save_checkpoint
 
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(aggregator.main, "save_checkpoint", full_disk)
+    monkeypatch.setattr(hzz.aggregator.main, "save_checkpoint", full_disk)
 
     # When the last result arrives
     with pytest.raises(RetryLater, match="No space left"):
@@ -141,7 +140,7 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_message_for_another_try(
 
     # Then the run is not reported finished, and once the disk is back the same message completes it
     assert not agg.finished.is_set()
-    monkeypatch.setattr(aggregator.main, "save_checkpoint", real_save)
+    monkeypatch.setattr(hzz.aggregator.main, "save_checkpoint", real_save)
     agg.handle(bodies[-1])
     assert agg.finished.is_set()
     saved = load_checkpoint(tmp_path)
@@ -228,7 +227,7 @@ def test_an_unwritable_output_folder_stops_the_aggregator_with_exit_code_2(
 
     # When the aggregator starts
     with caplog.at_level(logging.ERROR):
-        code = aggregator.main.main([])
+        code = hzz.aggregator.main.main([])
 
     # Then it exits with 2 and one line naming the folder and the setting
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -243,7 +242,7 @@ def test_requeueing_without_a_run_stops_the_producer_with_exit_code_2(
 ) -> None:
     monkeypatch.setenv("HZZ_OUTPUT_DIR", str(tmp_path))
     with caplog.at_level(logging.ERROR):
-        code = producer.main.main(["--requeue-failed"])
+        code = hzz.producer.main.main(["--requeue-failed"])
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert code == 2
     assert len(errors) == 1

@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-
-from shared.chunking import chunk_ranges, plan_run
-from shared.data_vars import Settings
-from shared.messages import ChunkTask, chunk_id_for
+from hzz.shared.chunking import chunk_ranges, plan_run
+from hzz.shared.data_vars import Settings
+from hzz.shared.messages import ChunkTask, chunk_id_for
 
 ENTRY_COUNTS = (0, 1, 2, 3, 7, 39, 100, 156, 999, 1000, 1031, 554_279)
 FRACTIONS = (0.001, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.999, 1.0)

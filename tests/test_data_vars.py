@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from shared.data_vars import (
+from hzz.shared.data_vars import (
     DATA_GROUP,
     DEFAULT_DATASET,
     SAMPLE_GROUPS,
@@ -20,7 +19,7 @@ from shared.data_vars import (
     group_of,
     settings_table,
 )
-from shared.errors import ConfigError
+from hzz.shared.errors import ConfigError
 
 TWELVE = (
     "data_A",

@@ -97,7 +97,7 @@ def generate(folder: Path, samples: str, events: int, seed: int) -> None:
         [
             sys.executable,
             "-m",
-            "shared.samplegen",
+            "hzz.devtools.samplegen",
             "--out",
             str(folder),
             "--samples",

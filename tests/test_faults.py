@@ -1,10 +1,10 @@
 """Fault injection with real processes and a real RabbitMQ: nothing lost, nothing counted twice.
 
-Each case runs the services as a deployment does (``python -m producer``, two ``python -m
-worker``, ``python -m aggregator --exit-when-complete``) on the small dataset (every sample
+Each case runs the services as a deployment does (``python -m hzz.producer``, two ``python -m
+worker``, ``python -m hzz.aggregator --exit-when-complete``) on the small dataset (every sample
 generated, plus the real data files) in many chunks, injects its faults while they run, and
 ends comparing the merged histograms in results.json with the notebook on the same files
-(:func:`~shared.notebook.run_notebook`): events read and selected exactly, Σw and Σw² to 1e-9
+(:func:`~hzz.devtools.notebook.run_notebook`): events read and selected exactly, Σw and Σw² to 1e-9
 relative, and every chunk done (the tally counts each chunk id once; the exact event counts show
 that no chunk was counted twice). The broker restart runs on a throwaway RabbitMQ node started
 for it, never on the shared broker. The faults are counted per kind and printed at the end of
@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
+from hzz.shared.data_vars import Settings
+from hzz.shared.messages import ChunkResult
+from hzz.shared.messaging import RabbitMQTransport, broker_answers
+from hzz.shared.transport import ERROR_HEADER, Outgoing, QueueNames
 
-from shared.data_vars import Settings
-from shared.messages import ChunkResult
-from shared.messaging import RabbitMQTransport, broker_answers
-from shared.notebook import NotebookSample, run_notebook
-from shared.transport import ERROR_HEADER, Outgoing, QueueNames
+from hzz.devtools.notebook import NotebookSample, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faults injected by this module, per kind (printed when the module ends).

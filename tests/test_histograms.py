@@ -7,8 +7,7 @@ import json
 import hist
 import numpy as np
 import pytest
-
-from shared.histograms import (
+from hzz.shared.histograms import (
     M4L_BINNING,
     Binning,
     empty_histogram,

@@ -279,7 +279,7 @@ def test_webserver_is_reachable_on_a_fixed_node_port() -> None:
 
 
 def test_configmap_sets_only_real_settings_of_shared_data_vars() -> None:
-    from shared.data_vars import Settings, env_name
+    from hzz.shared.data_vars import Settings, env_name
 
     known = {env_name(f.name) for f in dataclasses.fields(Settings)}
     (configmap,) = docs("configmap.yaml")
@@ -470,7 +470,7 @@ def test_deploy_sh_refuses_bad_options_saying_why(args: list[str], message: str)
 
 
 def test_deploy_sh_defaults_are_those_of_shared_data_vars() -> None:
-    from shared.data_vars import DEFAULT_DATASET, Settings, all_sample_names
+    from hzz.shared.data_vars import DEFAULT_DATASET, Settings, all_sample_names
 
     text = (REPO / "deploy.sh").read_text()
     assert f"DEFAULT_DATASET={DEFAULT_DATASET}\n" in text
@@ -479,7 +479,7 @@ def test_deploy_sh_defaults_are_those_of_shared_data_vars() -> None:
 
 
 def test_configmap_keeps_the_code_defaults_of_what_deploy_sh_does_not_set() -> None:
-    from shared.data_vars import Settings
+    from hzz.shared.data_vars import Settings
 
     #: Set per deployment (deploy.sh's options) or by the pod layout, on purpose.
     deployment_specific = {"profile", "dataset", "samples", "chunk_size", "run_id", "output_dir", "workers"}

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from shared.errors import DecodeError
-from shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
-from shared.merging import RunTally
-from shared.messages import ChunkResult, RunManifest
+from hzz.shared.errors import DecodeError
+from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkResult, RunManifest
 
 RUN = "run-1"
 A0, A1 = "data_A/data_A.4lep.root:0-20", "data_A/data_A.4lep.root:20-39"

@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 import pytest
-
-from shared.errors import DecodeError
-from shared.messages import ChunkResult, ChunkTask, Message, RunManifest, chunk_id_for, decode_message
+from hzz.shared.errors import DecodeError
+from hzz.shared.messages import ChunkResult, ChunkTask, Message, RunManifest, chunk_id_for, decode_message
 
 LOCATION = "https://example.org/4lep/MC/mc_363490.llll.4lep.root"
 

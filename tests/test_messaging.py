@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 import pytest
-
-from shared.errors import BrokerUnavailable, RetryLater
-from shared.messaging import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
-from shared.transport import ERROR_HEADER, EmbeddedTransport, Outgoing, QueueNames
+from hzz.shared.errors import BrokerUnavailable, RetryLater
+from hzz.shared.messaging import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
+from hzz.shared.transport import ERROR_HEADER, EmbeddedTransport, Outgoing, QueueNames
 
 #: Seconds a test waits for a consumer to do what it should.
 PATIENCE = 10.0

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from shared.data_vars import Settings
-from shared.errors import ConfigError
-from shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
-from shared.merging import RunTally
-from shared.messages import ChunkResult, RunManifest, chunk_id_for
-from shared.outputs import (
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import ConfigError
+from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for
+from hzz.shared.outputs import (
     CHECKPOINT_FILE,
     PLOT_FILES,
     RESULTS_FILE,

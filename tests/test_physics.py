@@ -12,10 +12,8 @@ import math
 import awkward as ak
 import numpy as np
 import pytest
-
-from shared import notebook
-from shared.infofile import infos
-from shared.physics import (
+from hzz.shared.infofile import infos
+from hzz.shared.physics import (
     DATA_BRANCHES,
     MC_BRANCHES,
     TREE_NAME,
@@ -24,6 +22,8 @@ from shared.physics import (
     mc_event_weights,
     select_four_lepton_events,
 )
+
+from hzz.devtools import notebook
 
 ELECTRON, MUON = 11, 13
 

@@ -10,13 +10,13 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
+from hzz.shared.data_vars import Settings
+from hzz.shared.histograms import Binning
+from hzz.shared.physics2025 import mc_event_weights_2025, select_2025_events, signal_significance
+from hzz.shared.profiles import get_profile
 
+from hzz.devtools.notebook import run_notebook_2025, significance_2025
 from hzz.local import run_local
-from shared.data_vars import Settings
-from shared.histograms import Binning
-from shared.notebook import run_notebook_2025, significance_2025
-from shared.physics2025 import mc_event_weights_2025, select_2025_events, signal_significance
-from shared.profiles import get_profile
 
 #: A good eeμμ event, passing every cut.
 GOOD: dict[str, Any] = {
@@ -132,7 +132,7 @@ def test_the_significance_is_the_notebook_s_formula_over_the_three_bins_of_the_w
 
 @pytest.fixture(scope="module")
 def dataset_2025(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from shared.samplegen2025 import generate_dataset_2025
+    from hzz.devtools.samplegen2025 import generate_dataset_2025
 
     folder = tmp_path_factory.mktemp("release2025")
     generate_dataset_2025(folder, events=1500, seed=11)

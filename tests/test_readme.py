@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.data_vars import settings_table
+from hzz.shared.data_vars import settings_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

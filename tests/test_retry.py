@@ -6,8 +6,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
-
-from shared.retry import backoff_seconds, should_retry
+from hzz.shared.retry import backoff_seconds, should_retry
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,11 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from hzz.shared import release2025
+from hzz.shared.errors import ConfigError
 
-from shared import release2025
-from shared.errors import ConfigError
-from shared.samplegen import main
-from shared.samplegen2025 import (
+from hzz.devtools.samplegen import main
+from hzz.devtools.samplegen2025 import (
     ALL_SAMPLES,
     DATA_RUNS,
     DEFAULT_EVENTS,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.scaling_logs import (
+from hzz.devtools.scaling_logs import (
     HpaSample,
     PodSample,
     convert,

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-from webserver import create_app, reader
-from webserver.__main__ import parse_args
-from webserver.demo import demo_results, write_scaling_logs
-from webserver.server import GunicornServer, gunicorn_options
+from hzz.webserver import create_app, reader
+from hzz.webserver.__main__ import parse_args
+from hzz.webserver.demo import demo_results, write_scaling_logs
+from hzz.webserver.server import GunicornServer, gunicorn_options
 
 #: The smallest valid PNG (1×1, transparent): the server never decodes it.
 PNG = bytes.fromhex(
@@ -448,9 +447,9 @@ def test_the_wsgi_module_builds_the_app_from_the_environment(monkeypatch: pytest
     import importlib
 
     monkeypatch.setenv("HZZ_OUTPUT_DIR", str(output_dir))
-    import webserver.wsgi
+    import hzz.webserver.wsgi
 
-    wsgi = importlib.reload(webserver.wsgi)
+    wsgi = importlib.reload(hzz.webserver.wsgi)
     assert wsgi.app.config["OUTPUT_DIR"] == str(output_dir)
     assert wsgi.app.test_client().get("/healthz").status_code == 200
 

@@ -1,4 +1,4 @@
-"""The results page in a real headless Chromium, against ``python -m webserver`` (gunicorn) on a live port.
+"""The results page in a real headless Chromium, against ``python -m hzz.webserver`` (gunicorn) on a live port.
 
 The test plays the aggregator: it writes into the output folder while the page is open and checks
 that the page follows without a reload. It needs Debian's ``chromium`` and the ``playwright``
@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from webserver.demo import demo_results, draw_plot, write_scaling_logs
+from hzz.webserver.demo import demo_results, draw_plot, write_scaling_logs
 
 pytestmark = pytest.mark.browser
 
@@ -78,11 +77,11 @@ def output_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(output_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """``python -m webserver`` serving ``output_dir`` on a free port; yields its base URL."""
+    """``python -m hzz.webserver`` serving ``output_dir`` on a free port; yields its base URL."""
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "webserver", "--port", str(port), "--workers", "1", "--output-dir", str(output_dir)],
+        [sys.executable, "-m", "hzz.webserver", "--port", str(port), "--workers", "1", "--output-dir", str(output_dir)],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,

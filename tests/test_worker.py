@@ -9,15 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+import hzz.shared.messaging
+import hzz.worker.main
 import pytest
-
-import shared.messaging
-import worker.main
-from shared.errors import DecodeError
-from shared.messages import ChunkResult, ChunkTask
-from shared.transport import ERROR_HEADER, QueueNames
-from worker.main import chunk_handler, give_up_handler
-from worker.main import main as worker_main
+from hzz.shared.errors import DecodeError
+from hzz.shared.messages import ChunkResult, ChunkTask
+from hzz.shared.transport import ERROR_HEADER, QueueNames
+from hzz.worker.main import chunk_handler, give_up_handler
+from hzz.worker.main import main as worker_main
 
 NAMES = QueueNames("unit")
 NO_BACKOFF = {"backoff": lambda attempt: 0.0}
@@ -26,7 +25,7 @@ NO_BACKOFF = {"backoff": lambda attempt: 0.0}
 @pytest.fixture
 def in_process_main(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Run a service's main here: keep pytest's logging and signal handlers as they are."""
-    monkeypatch.setattr(worker.main, "configure_logging", lambda service: None)
+    monkeypatch.setattr(hzz.worker.main, "configure_logging", lambda service: None)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield worker_main
     for sig, handler in handlers.items():
@@ -172,7 +171,7 @@ def test_an_unreachable_broker_stops_the_worker_with_exit_code_2(
     # Given a broker URL where nothing listens
     port = closed_port()
     monkeypatch.setenv("HZZ_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{port}/%2F")
-    monkeypatch.setattr(shared.messaging, "CONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(hzz.shared.messaging, "CONNECT_ATTEMPTS", 2)
 
     # When the worker starts
     with caplog.at_level(logging.ERROR):

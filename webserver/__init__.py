@@ -1,7 +1,7 @@
 """The results web server: one live page, a JSON API and the probes, over the aggregator's output folder.
 
-:func:`create_app` builds the Flask application; ``python -m webserver`` serves it with gunicorn
-and ``gunicorn webserver.wsgi:app`` does the same in the container. The server only reads the
+:func:`create_app` builds the Flask application; ``python -m hzz.webserver`` serves it with gunicorn
+and ``gunicorn hzz.webserver.wsgi:app`` does the same in the container. The server only reads the
 output folder (``HZZ_OUTPUT_DIR``); see ``docs/webserver.md`` for the page and the API.
 """
 
@@ -39,7 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("OUTPUT_DIR"):
         # Imported here: a caller that passes OUTPUT_DIR does not depend on the other settings.
-        from shared.data_vars import Settings
+        from hzz.shared.data_vars import Settings
 
         app.config["OUTPUT_DIR"] = Settings.from_env().output_dir
     # Whatever the caller or the environment says: the debugger would run code for any visitor.
@@ -48,8 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Keep the results' field order (the schema's) in /api/results.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from webserver.api import api, health
-    from webserver.pages import pages
+    from hzz.webserver.api import api, health
+    from hzz.webserver.pages import pages
 
     app.register_blueprint(pages)
     app.register_blueprint(api)

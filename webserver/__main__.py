@@ -1,8 +1,8 @@
-"""``python -m webserver``: serve the results page with gunicorn (never Flask's development server).
+"""``python -m hzz.webserver``: serve the results page with gunicorn (never Flask's development server).
 
 Example::
 
-    python -m webserver --host 127.0.0.1 --port 8080 --output-dir output_plots
+    python -m hzz.webserver --host 127.0.0.1 --port 8080 --output-dir output_plots
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from webserver.server import serve
+from hzz.webserver.server import serve
 
 __all__ = ["main", "parse_args"]
 
@@ -24,7 +24,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: host, port, workers, threads and output_dir.
     """
-    parser = argparse.ArgumentParser(prog="python -m webserver", description="Serve the H→ZZ*→4ℓ results page.")
+    parser = argparse.ArgumentParser(prog="python -m hzz.webserver", description="Serve the H→ZZ*→4ℓ results page.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")

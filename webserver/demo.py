@@ -1,4 +1,4 @@
-"""A made-up output folder for trying the page without a run: ``python -m webserver.demo FOLDER``.
+"""A made-up output folder for trying the page without a run: ``python -m hzz.webserver.demo FOLDER``.
 
 It writes a schema 1 ``results.json`` (yields of the published 2020 analysis, smooth histograms
 shaped like the real ones, Poisson-drawn data), the m4ℓ plot as PNG and SVG and, optionally,
@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from shared.data_vars import SAMPLE_GROUPS, Settings
-from shared.outputs import write_atomic
+from hzz.shared.data_vars import SAMPLE_GROUPS, Settings
+from hzz.shared.outputs import write_atomic
 
 __all__ = ["demo_results", "draw_plot", "write_demo", "write_scaling_logs"]
 
@@ -248,8 +247,8 @@ def write_demo(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m webserver.demo FOLDER [--state S] [--progress P] [--failed N] [--scaling]``."""
-    parser = argparse.ArgumentParser(prog="python -m webserver.demo", description=__doc__.splitlines()[0])
+    """``python -m hzz.webserver.demo FOLDER [--state S] [--progress P] [--failed N] [--scaling]``."""
+    parser = argparse.ArgumentParser(prog="python -m hzz.webserver.demo", description=__doc__.splitlines()[0])
     parser.add_argument("output_dir")
     parser.add_argument("--state", default="complete", choices=("running", "complete", "complete_with_failures"))
     parser.add_argument("--progress", type=float, default=0.5, help="fraction done while running")

@@ -1,6 +1,6 @@
 """The results page (``/``) and the output files it shows and offers for download (``/files/<name>``).
 
-Only the names in :data:`webserver.reader.ALLOWED_FILES` are served: a name is looked up in that
+Only the names in :data:`hzz.webserver.reader.ALLOWED_FILES` are served: a name is looked up in that
 table, never joined to the folder as given, so no path can leave the folder and files such as
 ``.checkpoint.json`` stay private.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
-
-from webserver.reader import ALLOWED_FILES
+from hzz.webserver.reader import ALLOWED_FILES
 
 __all__ = ["pages"]
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from shared.scaling_logs import load_hpa_samples, load_pod_samples
+from hzz.devtools.scaling_logs import load_hpa_samples, load_pod_samples
 
 __all__ = [
     "ALLOWED_FILES",

@@ -1,6 +1,6 @@
 """Serve the application with gunicorn, configured in code (no config file, no Flask dev server).
 
-``python -m webserver`` calls :func:`serve`; a one-machine run can call it too, best in a child
+``python -m hzz.webserver`` calls :func:`serve`; a one-machine run can call it too, best in a child
 process (gunicorn's arbiter owns the process: it forks workers and handles the signals).
 """
 
@@ -11,9 +11,8 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-
-from shared.logs import configure_logging
-from webserver import create_app
+from hzz.shared.logs import configure_logging
+from hzz.webserver import create_app
 
 __all__ = ["GunicornServer", "gunicorn_options", "serve"]
 

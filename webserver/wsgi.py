@@ -1,11 +1,11 @@
-"""The WSGI entry point for a production server: ``gunicorn webserver.wsgi:app``.
+"""The WSGI entry point for a production server: ``gunicorn hzz.webserver.wsgi:app``.
 
 The output folder comes from ``HZZ_OUTPUT_DIR`` (see :mod:`shared.data_vars`).
 """
 
 from __future__ import annotations
 
-from webserver import create_app
+from hzz.webserver import create_app
 
 __all__ = ["app"]
 

@@ -1,3 +1,3 @@
-from worker.main import main
+from hzz.worker.main import main
 
 raise SystemExit(main())

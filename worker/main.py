@@ -1,4 +1,4 @@
-"""Turn chunk tasks into results until told to stop (``python -m worker``).
+"""Turn chunk tasks into results until told to stop (``python -m hzz.worker``).
 
 SIGTERM (a scale-down, a rolling update) lets the current chunk finish and be handed on
 before the process exits with 0; an unacknowledged chunk of a worker that dies goes back to
@@ -15,14 +15,14 @@ import signal
 import threading
 from collections.abc import Callable
 
-from shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
-from shared.data_vars import Settings
-from shared.errors import HZZError, TransientChunkError
-from shared.logs import configure_logging
-from shared.messages import ChunkTask
-from shared.messaging import RabbitMQTransport
-from shared.retry import backoff_seconds, should_retry
-from shared.transport import Outgoing, QueueNames, Transport, dead_letter
+from hzz.shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import HZZError, TransientChunkError
+from hzz.shared.logs import configure_logging
+from hzz.shared.messages import ChunkTask
+from hzz.shared.messaging import RabbitMQTransport
+from hzz.shared.retry import backoff_seconds, should_retry
+from hzz.shared.transport import Outgoing, QueueNames, Transport, dead_letter
 
 __all__ = ["chunk_handler", "give_up_handler", "main", "run_worker"]
 
@@ -104,7 +104,7 @@ def run_worker(settings: Settings, transport: Transport, stop: threading.Event) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hzz.worker", description=__doc__)
     parser.parse_args(argv)
     configure_logging("worker")
     stop = threading.Event()

@@ -13,7 +13,7 @@ The timestamp is ISO 8601 (``date -u +%Y-%m-%dT%H:%M:%SZ``); plain ``date`` outp
 with or without the ``===``. A block whose lines are all kubectl errors is skipped rather than read
 as zero pods. :func:`convert` turns the logs into ``pod_scaling.csv`` (``timestamp,pods,total``:
 Running pods and all pods) and ``hpa_metrics.csv`` (``timestamp,replicas,cpu_percent,target_percent``,
-empty when unknown) and draws ``scaling.png``; ``python -m shared.scaling_logs OUTPUT_DIR`` runs it.
+empty when unknown) and draws ``scaling.png``; ``python -m hzz.devtools.scaling_logs OUTPUT_DIR`` runs it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.outputs import write_atomic
+from hzz.shared.outputs import write_atomic
 
 __all__ = [
     "HpaSample",
@@ -312,11 +312,11 @@ def convert(output_dir: str | os.PathLike[str]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Convert the logs of an output folder; exit 0 also when there are no logs yet, 2 without the folder."""
-    parser = argparse.ArgumentParser(prog="python -m shared.scaling_logs", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hzz.devtools.scaling_logs", description=main.__doc__)
     parser.add_argument("output_dir", nargs="?", help="the output folder (default: HZZ_OUTPUT_DIR)")
     args = parser.parse_args(argv)
     if args.output_dir is None:
-        from shared.data_vars import Settings  # only here: parsing must not depend on the settings
+        from hzz.shared.data_vars import Settings  # only here: parsing must not depend on the settings
 
         args.output_dir = Settings.from_env().output_dir
     folder = Path(args.output_dir)

@@ -16,8 +16,8 @@ import numpy as np
 import uproot
 import vector
 
-from shared.data_vars import Settings, group_of
-from shared.infofile import infos
+from hzz.shared.data_vars import Settings, group_of
+from hzz.shared.infofile import infos
 
 __all__ = ["NotebookSample", "run_notebook", "run_notebook_2025", "significance_2025"]
 

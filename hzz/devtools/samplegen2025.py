@@ -6,7 +6,7 @@ decreasing pT, the lepton quality flags the notebook cuts on, the trigger bits, 
 and the per-event sample metadata (``xsec``, ``filteff``, ``kfac``, ``sum_of_weights``). Files sit
 flat in one folder under the release's names (:func:`shared.release2025.file_name`).
 
-The kinematics are those of :mod:`shared.samplegen` (its m4ℓ shapes, Z1 Z2 → 4ℓ decays, boosts,
+The kinematics are those of :mod:`hzz.devtools.samplegen` (its m4ℓ shapes, Z1 Z2 → 4ℓ decays, boosts,
 energies, jagged records and batched atomic writer): only what differs is here. Every cut of the
 2025 selection removes some events: per sample, each of trigger, trigger matching, lepton pT,
 identification + isolation, flavour and charge fails independently with its own probability, and a
@@ -28,10 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from shared import release2025
-from shared.analysis import use_fastest_zlib
-from shared.errors import ConfigError
-from shared.samplegen import (
+from hzz.devtools.samplegen import (
     FAKES,
     HIGGS,
     MAX_ETA,
@@ -50,6 +47,9 @@ from shared.samplegen import (
     lepton_pairs,
     write_tree,
 )
+from hzz.shared import release2025
+from hzz.shared.analysis import use_fastest_zlib
+from hzz.shared.errors import ConfigError
 
 __all__ = [
     "ALL_SAMPLES",

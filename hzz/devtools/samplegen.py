@@ -10,7 +10,7 @@ broad spectrum for Z+jets and tt̄, a mixture for data). A per-sample fraction o
 wrong charge or flavour sum, so that the cuts remove about as much as in the real release.
 Everything is vectorised and written in batches: memory stays bounded at any size. The pieces
 that build and write events (:func:`draw_mass`, :func:`accepted_four_leptons`, :func:`decay`,
-:func:`jagged_leptons`, :func:`write_tree`, …) are public: :mod:`shared.samplegen2025` writes the
+:func:`jagged_leptons`, :func:`write_tree`, …) are public: :mod:`hzz.devtools.samplegen2025` writes the
 2025 ``exactly4lep`` schema with them (``--profile 2025``).
 """
 
@@ -29,11 +29,11 @@ import numpy as np
 import uproot
 from tqdm import tqdm
 
-from shared.analysis import use_fastest_zlib
-from shared.data_vars import Settings, all_sample_names, group_of
-from shared.errors import ConfigError
-from shared.infofile import infos
-from shared.physics import TREE_NAME, WEIGHT_BRANCHES
+from hzz.shared.analysis import use_fastest_zlib
+from hzz.shared.data_vars import Settings, all_sample_names, group_of
+from hzz.shared.errors import ConfigError
+from hzz.shared.infofile import infos
+from hzz.shared.physics import TREE_NAME, WEIGHT_BRANCHES
 
 __all__ = [
     "BATCH_SIZE",
@@ -435,9 +435,9 @@ def jagged_leptons(columns: Mapping[str, np.ndarray], count: np.ndarray) -> ak.A
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``hzz generate`` / ``python -m shared.samplegen``: write a synthetic dataset, say where.
+    """``hzz generate`` / ``python -m hzz.devtools.samplegen``: write a synthetic dataset, say where.
 
-    ``--profile 2025`` writes the 2025 ``exactly4lep`` schema instead (:mod:`shared.samplegen2025`).
+    ``--profile 2025`` writes the 2025 ``exactly4lep`` schema instead (:mod:`hzz.devtools.samplegen2025`).
 
     Returns:
         int: 0 on success, 2 on a bad argument.
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = int(args.profile) if args.seed is None else args.seed
     try:
         if args.profile == "2025":
-            from shared.samplegen2025 import event_counts_2025, generate_dataset_2025  # imports this module
+            from hzz.devtools.samplegen2025 import event_counts_2025, generate_dataset_2025  # imports this module
 
             counts = event_counts_2025(samples, args.events, args.scale)
             paths = generate_dataset_2025(args.out, events=counts, seed=seed, progress=not args.quiet)
