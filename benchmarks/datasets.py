@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uproot
-from hzz.shared.data_vars import Settings
-from hzz.shared.physics import TREE_NAME
 
 from hzz.devtools.samplegen import event_counts, generate_dataset
+from hzz.shared.data_vars import Settings
+from hzz.shared.physics import TREE_NAME
 
 __all__ = ["DATA_DIR", "QUICK_SCALE", "SEED", "Dataset", "ensure_dataset", "parse_size", "size_name"]
 

@@ -197,9 +197,8 @@ def measure_notebook(dataset: str, *, fast_zlib: bool = False, samples: list[str
 
     ``fast_zlib`` gives it libdeflate too (not what the notebook does; reported for reference).
     """
-    from hzz.shared.analysis import use_fastest_zlib, zlib_library
-
     from hzz.devtools.notebook import run_notebook
+    from hzz.shared.analysis import use_fastest_zlib, zlib_library
 
     if fast_zlib:
         use_fastest_zlib()
@@ -222,6 +221,7 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
     each file read in steps of :data:`FLOOR_STEP` entries, so each basket is decompressed once.
     """
     import uproot
+
     from hzz.shared.analysis import _open_options, use_fastest_zlib, zlib_library
     from hzz.shared.data_vars import group_of
     from hzz.shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME
@@ -251,7 +251,7 @@ def measure_worker(dataset: str, *, chunk_size: int | None = None, samples: list
     from hzz.shared.analysis import analyse_chunk, use_fastest_zlib, zlib_library
     from hzz.shared.chunking import plan_run
 
-    use_fastest_zlib()  # as hzz.worker.main.run_worker does at start-up
+    use_fastest_zlib()  # as hzz.shared.processing.run_worker does at start-up
     overrides = {} if chunk_size is None else {"chunk_size": chunk_size}
     settings = _settings(dataset, samples, run_id="benchmark", **overrides)
     _manifest, tasks = plan_run(settings)
@@ -301,11 +301,10 @@ def measure_pipeline(
     samples: list[str] | None = None,
 ) -> dict[str, Any]:
     """hzz.local.run_local end to end: worker start-up, producer, workers, aggregator, plot."""
-    from hzz.shared.data_vars import Settings
-    from hzz.shared.messaging import RabbitMQTransport
-    from hzz.shared.transport import QueueNames
-
     from hzz.local import run_local
+    from hzz.shared.data_vars import Settings
+    from hzz.shared.messaging import QueueNames
+    from hzz.shared.messaging.rabbitmq import RabbitMQTransport
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory(prefix="hzz-bench-") as output:
@@ -371,6 +370,7 @@ def measure_breakdown(dataset: str, *, chunk_size: int | None = None) -> dict[st
     hand; the totals are checked against a plain analyse_chunk loop in the report).
     """
     import numpy as np
+
     from hzz.shared.analysis import read_chunk, use_fastest_zlib
     from hzz.shared.chunking import plan_run
     from hzz.shared.data_vars import Settings, group_of

@@ -16,13 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hzz.shared.data_vars import Settings
-from hzz.shared.messaging import broker_answers
-
 from benchmarks.datasets import QUICK_SCALE, Dataset, ensure_dataset, size_name
 from benchmarks.httpserver import serve_folder
 from benchmarks.measure import compare_to_notebook, in_child
 from benchmarks.report import derive, evaluate_targets, machine_info
+from hzz.shared.data_vars import Settings
+from hzz.shared.messaging.rabbitmq import broker_answers
 
 __all__ = ["Options", "run_suite"]
 

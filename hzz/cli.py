@@ -69,14 +69,13 @@ def _requeue_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _requeue(args: argparse.Namespace) -> int:
-    from hzz.producer.main import load_run, requeue_failed
-    from hzz.shared.messaging import RabbitMQTransport
-    from hzz.shared.transport import QueueNames
+    from hzz.shared.messaging import connect
+    from hzz.shared.runs import load_run, requeue_failed
 
     overrides = {key: getattr(args, key) for key in ("output_dir", "broker_url", "queue_prefix")}
     settings = Settings.from_env(**overrides)
     tally = load_run(settings.output_dir)
-    transport = RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix)).connect()
+    transport = connect(settings)
     tasks = requeue_failed(tally, transport)
     transport.close()
     print(f"run {tally.run_id}: requeued {len(tasks)} failed chunks on {settings.queue_prefix}.tasks")

@@ -18,15 +18,16 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from hzz.aggregator.main import Aggregator, run_aggregator
-from hzz.producer.main import load_run, publish_run, requeue_failed
+from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import BrokerUnavailable, HZZError
 from hzz.shared.logs import configure_logging
-from hzz.shared.messaging import RabbitMQTransport, broker_answers
+from hzz.shared.messaging import QueueNames, Transport
+from hzz.shared.messaging.embedded import EmbeddedTransport
+from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 from hzz.shared.outputs import RESULTS_FILE, ensure_writable
-from hzz.shared.transport import EmbeddedTransport, QueueNames, Transport
-from hzz.worker.main import run_worker
+from hzz.shared.processing import run_worker
+from hzz.shared.runs import load_run, publish_run, requeue_failed
 
 __all__ = ["choose_transport", "run_local"]
 

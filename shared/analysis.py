@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import awkward as ak
 import numpy as np
 import uproot
+
 from hzz.shared.data_vars import group_of
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import histogram_sums

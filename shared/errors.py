@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BrokerUnavailable",
+    "CheckpointError",
     "ChunkError",
     "ConfigError",
     "DecodeError",
@@ -25,6 +26,14 @@ class HZZError(Exception):
 
 class ConfigError(HZZError, ValueError):
     """A setting is missing, malformed or out of range."""
+
+
+class CheckpointError(ConfigError):
+    """A run's checkpoint is there but cannot be read; ``path`` is the file."""
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class DecodeError(HZZError, ValueError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hist
+
 from hzz.shared.errors import DecodeError
 from hzz.shared.histograms import (
     Binning,

@@ -1,41 +1,27 @@
-"""The output folder: ``results.json``, the plot files and the aggregator's checkpoint.
+"""The output folder's names and how files get into it: atomically, so no reader sees half a file.
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
-so the web page and the user never read half a file. ``docs/results-schema.md`` documents
-``results.json``; :func:`results_document` is its single source.
+This module imports no plotting and no physics: the web page and the scaling-log tools read
+the output folder through it. What goes into ``results.json`` is :mod:`hzz.shared.report`'s.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
-import platform
 import tempfile
-import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from hzz.shared.data_vars import group_of, sample_groups
 from hzz.shared.errors import ConfigError
-from hzz.shared.histograms import histogram_to_json, sum_histograms
-from hzz.shared.merging import RunTally
-from hzz.shared.physics2025 import signal_significance
-from hzz.shared.plotting import m4l_figure
 
 __all__ = [
     "CHECKPOINT_FILE",
     "PLOT_FILES",
     "RESULTS_FILE",
+    "SCHEMA_VERSION",
     "ensure_writable",
-    "load_checkpoint",
-    "results_document",
-    "save_checkpoint",
+    "read_json",
     "write_atomic",
-    "write_outputs",
 ]
 
 RESULTS_FILE = "results.json"
@@ -44,8 +30,6 @@ CHECKPOINT_FILE = ".checkpoint.json"
 PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
 #: Version of the results.json layout; bump on incompatible changes.
 SCHEMA_VERSION = 1
-log = logging.getLogger(__name__)
-_VERSIONED = ("hzz-pipeline", "uproot", "awkward", "vector", "numpy", "hist", "matplotlib", "pika")
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -80,151 +64,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
-
-
-def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, Any]:
-    """The ``results.json`` content for the tally as it stands."""
-    now = time.time() if now is None else now
-    counts = tally.tally()
-    end = tally.finished if tally.finished is not None else now
-    elapsed = max(end - tally.started, 1e-9)
-    events_read = sum(s.events_read for s in tally.samples.values())
-    state = "running" if not tally.complete else "complete_with_failures" if tally.failed else "complete"
-
-    chunks_total: dict[str, int] = {}
-    for sample in tally.chunk_samples.values():
-        chunks_total[sample] = chunks_total.get(sample, 0) + 1
-    samples = {}
-    for name, s in tally.samples.items():
-        samples[name] = {
-            "group": group_of(name).label,
-            "is_data": group_of(name).is_data,
-            "chunks_total": chunks_total.get(name, 0),
-            "chunks_done": sum(1 for c in tally.done if tally.chunk_samples[c] == name),
-            "chunks_failed": sum(1 for f in tally.failed.values() if f["sample"] == name),
-            "events_read": s.events_read,
-            "events_selected": s.events_selected,
-            "weighted_yield": s.sumw_total,
-            **histogram_to_json(s.histogram),
-        }
-    groups = {}
-    data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
-    for group in sample_groups(tally.profile.name):
-        members = [name for name in group.samples if name in tally.samples]
-        if not members:
-            continue
-        h = sum_histograms((tally.samples[m].histogram for m in members), tally.binning)
-        groups[group.label] = {
-            "color": group.color,
-            "is_data": group.is_data,
-            "is_signal": group.is_signal,
-            "samples": members,
-            "events_read": sum(tally.samples[m].events_read for m in members),
-            "events_selected": sum(tally.samples[m].events_selected for m in members),
-            "weighted_yield": sum(tally.samples[m].sumw_total for m in members),
-            **histogram_to_json(h),
-        }
-        if group.is_data:
-            bins = [round(v) for v in h.values()]
-            data = {"events_selected": groups[group.label]["events_selected"], "in_range": sum(bins), "counts": bins}
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": tally.run_id,
-        "state": state,
-        "started_at": _iso(tally.started),
-        "updated_at": _iso(now),
-        "finished_at": _iso(tally.finished),
-        "elapsed_seconds": round(elapsed, 3),
-        "events_per_second": round(events_read / elapsed, 1),
-        "tally": counts,
-        "failed_chunks": sorted(tally.failed.values(), key=lambda f: f["chunk_id"]),
-        "events": {"read": events_read, "selected": sum(s.events_selected for s in tally.samples.values())},
-        "binning": {
-            "bins": tally.binning.bins,
-            "low": tally.binning.low,
-            "high": tally.binning.high,
-            "width": tally.binning.width,
-            "edges": tally.binning.edges.tolist(),
-        },
-        "samples": samples,
-        "groups": groups,
-        "data": data,
-        "significance": _significance(tally, groups),
-        "plot": dict(PLOT_FILES),
-        "profile": tally.profile.name,
-        "settings": tally.manifest.settings,
-        "versions": _versions(),
-    }
-
-
-def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | None:
-    """The notebook's signal significance in the profile's window, or None where it has none."""
-    window = tally.profile.significance_window
-    if window is None:
-        return None
-    background = np.zeros(tally.binning.bins)
-    signal = np.zeros(tally.binning.bins)
-    for group in groups.values():
-        if not group["is_data"]:
-            target = signal if group["is_signal"] else background
-            target += np.asarray(group["sumw"])
-    n_sig, n_bg, significance = signal_significance(signal, background, tally.binning, window)
-    return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
-
-
-def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
-    """Draw the plot and write it and ``results.json`` (plot first, so the page never links a
-    plot that is not there yet). Returns the results document."""
-    document = results_document(tally)
-    settings = tally.manifest.settings
-    counts = document["tally"]
-    note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
-    figure = m4l_figure(
-        {name: s.histogram for name, s in tally.samples.items()},
-        lumi=float(settings["lumi"]),
-        fraction=float(settings["fraction"]),
-        binning=tally.binning,
-        groups=sample_groups(tally.profile.name),
-        style=tally.profile.style,
-        note=note,
-    )
-    for fmt, name in PLOT_FILES.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=150)
-        write_atomic(folder / name, buffer.getvalue())
-    write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1).encode())
-    return document
-
-
-def save_checkpoint(folder: Path, tally: RunTally) -> None:
-    write_atomic(folder / CHECKPOINT_FILE, json.dumps(tally.to_checkpoint()).encode())
-
-
-def load_checkpoint(folder: Path) -> RunTally | None:
-    """The tally saved by a previous aggregator, or None if there is none (or it is unreadable)."""
-    path = folder / CHECKPOINT_FILE
-    try:
-        return RunTally.from_checkpoint(json.loads(path.read_bytes()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as e:
-        # A damaged checkpoint must not stop the service; the durable queue still holds
-        # every unacknowledged result, and acknowledged ones are re-sent by a re-run.
-        path.rename(path.with_suffix(f".damaged-{int(time.time())}"))
-        log.error("checkpoint %s unreadable (%s); starting empty", path, e)
-        return None
+def read_json(path: Path) -> Any:
+    """A JSON file of the output folder, parsed (``OSError`` or ``ValueError`` if it cannot be)."""
+    return json.loads(path.read_bytes())

@@ -23,6 +23,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import vector
+
 from hzz.shared.infofile import infos
 
 __all__ = [

@@ -15,6 +15,7 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
+
 from hzz.shared.histograms import Binning
 from hzz.shared.physics import first_four, four_lepton_mass, select_four_lepton_events
 

@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 
 import hist
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import AutoMinorLocator
+
 from hzz.shared.data_vars import SAMPLE_GROUPS, SampleGroup
 from hzz.shared.histograms import M4L_BINNING, Binning, sum_histograms
 from hzz.shared.profiles import PlotStyle
-from matplotlib.figure import Figure
-from matplotlib.ticker import AutoMinorLocator
 
 __all__ = ["m4l_figure"]
 

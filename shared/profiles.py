@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from hzz.shared.data_vars import PROFILE_NAMES
 from hzz.shared.errors import ConfigError
 from hzz.shared.histograms import M4L_BINNING, Binning

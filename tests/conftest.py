@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hzz.shared.messaging import RabbitMQTransport, broker_answers
-from hzz.shared.transport import QueueNames
 
 from hzz.devtools.notebook import NotebookSample
+from hzz.shared.messaging import QueueNames
+from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 
 #: The two real files of the 2020 release shipped with the project's shared folder.
 REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"

@@ -11,20 +11,26 @@ import queue as queue_module
 import signal
 from pathlib import Path
 
-import hzz.aggregator.main
-import hzz.producer.main
 import numpy as np
 import pytest
-from hzz.aggregator.main import Aggregator
-from hzz.producer.main import failed_tasks, load_run, requeue_failed
+
+import hzz.aggregator.main
+import hzz.producer.main
+import hzz.shared.aggregation
+import hzz.shared.runs
+from hzz.shared.aggregation import Aggregator
 from hzz.shared.analysis import analyse_chunk, failed_result
+from hzz.shared.checkpoint import load_checkpoint
 from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ConfigError, DecodeError, RetryLater
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, ChunkTask, RequeueNotice, decode_message
-from hzz.shared.outputs import RESULTS_FILE, load_checkpoint, results_document, write_atomic
-from hzz.shared.transport import EmbeddedTransport, QueueNames
+from hzz.shared.messaging import QueueNames
+from hzz.shared.messaging.embedded import EmbeddedTransport
+from hzz.shared.outputs import RESULTS_FILE, write_atomic
+from hzz.shared.report import results_document
+from hzz.shared.runs import failed_tasks, load_run, requeue_failed
 
 
 class Run:
@@ -50,7 +56,7 @@ def results_without_plots(monkeypatch: pytest.MonkeyPatch) -> None:
         write_atomic(folder / RESULTS_FILE, json.dumps(document).encode())
         return document
 
-    monkeypatch.setattr(hzz.aggregator.main, "write_outputs", write)
+    monkeypatch.setattr(hzz.shared.aggregation, "write_outputs", write)
 
 
 def aggregate(folder: Path, *bodies: bytes) -> Aggregator:
@@ -127,12 +133,12 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_message_for_another_try(
     # Given an aggregator one result away from completion whose disk is full
     bodies = [r.encode() for r in run.results]
     agg = aggregate(tmp_path, run.manifest.encode(), *bodies[:-1])
-    real_save = hzz.aggregator.main.save_checkpoint
+    real_save = hzz.shared.aggregation.save_checkpoint
 
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hzz.aggregator.main, "save_checkpoint", full_disk)
+    monkeypatch.setattr(hzz.shared.aggregation, "save_checkpoint", full_disk)
 
     # When the last result arrives
     with pytest.raises(RetryLater, match="No space left"):
@@ -140,7 +146,7 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_message_for_another_try(
 
     # Then the run is not reported finished, and once the disk is back the same message completes it
     assert not agg.finished.is_set()
-    monkeypatch.setattr(hzz.aggregator.main, "save_checkpoint", real_save)
+    monkeypatch.setattr(hzz.shared.aggregation, "save_checkpoint", real_save)
     agg.handle(bodies[-1])
     assert agg.finished.is_set()
     saved = load_checkpoint(tmp_path)

@@ -24,14 +24,14 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+
+from hzz.devtools.notebook import run_notebook
 from hzz.shared.analysis import analyse_chunk, count_entries, failed_result, read_chunk
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import M4L_BINNING
 from hzz.shared.messages import ChunkResult, ChunkTask
 from hzz.shared.physics import DATA_BRANCHES
-
-from hzz.devtools.notebook import run_notebook
 
 #: The published 5 GeV-bin counts from 80 GeV of data_A and data_B together.
 PUBLISHED_A_PLUS_B = [

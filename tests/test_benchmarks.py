@@ -16,12 +16,12 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import uproot
-from hzz.shared.analysis import _open_options
 
 from benchmarks.datasets import ensure_dataset, parse_size, size_name
 from benchmarks.httpserver import RangeHTTPServer, parse_ranges, serve_folder
 from benchmarks.measure import MeasurementError, compare_to_notebook, in_child
 from benchmarks.report import derive, evaluate_targets, machine_info, render_markdown
+from hzz.shared.analysis import _open_options
 
 #: A file whose every byte says where it is, so any range can be checked.
 CONTENT = bytes(i % 251 for i in range(100_000))

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from hzz.shared.chunking import chunk_ranges, plan_run
 from hzz.shared.data_vars import Settings
 from hzz.shared.messages import ChunkTask, chunk_id_for

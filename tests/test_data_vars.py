@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hzz.shared.data_vars import (
     DATA_GROUP,
     DEFAULT_DATASET,

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
-from hzz.shared.data_vars import Settings
-from hzz.shared.messages import ChunkResult
-from hzz.shared.messaging import RabbitMQTransport, broker_answers
-from hzz.shared.transport import ERROR_HEADER, Outgoing, QueueNames
 
 from hzz.devtools.notebook import NotebookSample, run_notebook
+from hzz.shared.data_vars import Settings
+from hzz.shared.messages import ChunkResult
+from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
+from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faults injected by this module, per kind (printed when the module ends).

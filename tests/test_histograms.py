@@ -7,6 +7,7 @@ import json
 import hist
 import numpy as np
 import pytest
+
 from hzz.shared.histograms import (
     M4L_BINNING,
     Binning,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from hzz.shared.errors import DecodeError
 from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
 from hzz.shared.merging import RunTally

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from hzz.shared.errors import DecodeError
 from hzz.shared.messages import ChunkResult, ChunkTask, Message, RunManifest, chunk_id_for, decode_message
 

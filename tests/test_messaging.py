@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 import pytest
+
 from hzz.shared.errors import BrokerUnavailable, RetryLater
-from hzz.shared.messaging import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
-from hzz.shared.transport import ERROR_HEADER, EmbeddedTransport, Outgoing, QueueNames
+from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
+from hzz.shared.messaging.embedded import EmbeddedTransport
+from hzz.shared.messaging.rabbitmq import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
 
 #: Seconds a test waits for a consumer to do what it should.
 PATIENCE = 10.0

@@ -8,22 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from hzz.shared.aggregation import Aggregator
+from hzz.shared.checkpoint import load_checkpoint, save_checkpoint
 from hzz.shared.data_vars import Settings
-from hzz.shared.errors import ConfigError
+from hzz.shared.errors import CheckpointError, ConfigError
 from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for
-from hzz.shared.outputs import (
-    CHECKPOINT_FILE,
-    PLOT_FILES,
-    RESULTS_FILE,
-    ensure_writable,
-    load_checkpoint,
-    results_document,
-    save_checkpoint,
-    write_atomic,
-    write_outputs,
-)
+from hzz.shared.outputs import CHECKPOINT_FILE, PLOT_FILES, RESULTS_FILE, ensure_writable, write_atomic
+from hzz.shared.report import results_document, write_outputs
 
 RUN = "20261125-103000-a1b2c3"
 #: (sample, entry ranges) of the run used below: two data samples, three MC samples of three groups.
@@ -392,15 +386,18 @@ def test_no_checkpoint_loads_as_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'{"manifest": {}}', b"\xff\xfe"])
-def test_a_damaged_checkpoint_loads_as_none_and_is_kept_aside(tmp_path: Path, content: bytes) -> None:
+def test_a_damaged_checkpoint_is_refused_naming_it_and_the_aggregator_keeps_it_aside(
+    tmp_path: Path, content: bytes
+) -> None:
     # Given a checkpoint that is damaged (cut short, empty, or of another shape)
     (tmp_path / CHECKPOINT_FILE).write_bytes(content)
 
-    # When it is loaded
-    loaded = load_checkpoint(tmp_path)
+    # When it is loaded, it is refused naming the file
+    with pytest.raises(CheckpointError, match=r"\.checkpoint\.json"):
+        load_checkpoint(tmp_path)
 
-    # Then the aggregator starts empty, and the damaged file is kept under another name
-    assert loaded is None
+    # And an aggregator starting there starts empty, the damaged file kept under another name
+    assert Aggregator(tmp_path, refresh_seconds=1.0).tally is None
     assert not (tmp_path / CHECKPOINT_FILE).exists()
     (aside,) = list(tmp_path.iterdir())
     assert aside.name.startswith(".checkpoint.damaged-")

@@ -12,6 +12,8 @@ import math
 import awkward as ak
 import numpy as np
 import pytest
+
+from hzz.devtools import notebook
 from hzz.shared.infofile import infos
 from hzz.shared.physics import (
     DATA_BRANCHES,
@@ -22,8 +24,6 @@ from hzz.shared.physics import (
     mc_event_weights,
     select_four_lepton_events,
 )
-
-from hzz.devtools import notebook
 
 ELECTRON, MUON = 11, 13
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hzz.shared.data_vars import Settings
 
 from hzz.devtools.notebook import NotebookSample, run_notebook
 from hzz.local import run_local
+from hzz.shared.data_vars import Settings
 
 #: The bins of the real data_A + data_B files from 80 GeV in 5 GeV steps (the reference's numbers).
 PUBLISHED_AB_COUNTS = [

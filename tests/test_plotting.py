@@ -11,13 +11,14 @@ import io
 import hist
 import numpy as np
 import pytest
-from hzz.shared.data_vars import SAMPLE_GROUPS, all_sample_names
-from hzz.shared.histograms import M4L_BINNING, fill_histogram
-from hzz.shared.plotting import m4l_figure
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
+
+from hzz.shared.data_vars import SAMPLE_GROUPS, all_sample_names
+from hzz.shared.histograms import M4L_BINNING, fill_histogram
+from hzz.shared.plotting import m4l_figure
 
 Z_TT, ZZ, SIGNAL = (g.label for g in SAMPLE_GROUPS[1:])
 BACKGROUND_SAMPLES = {Z_TT: ("Zee", "Zmumu", "ttbar_lep"), ZZ: ("llll",)}

@@ -10,13 +10,13 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
+
+from hzz.devtools.notebook import run_notebook_2025, significance_2025
+from hzz.local import run_local
 from hzz.shared.data_vars import Settings
 from hzz.shared.histograms import Binning
 from hzz.shared.physics2025 import mc_event_weights_2025, select_2025_events, signal_significance
 from hzz.shared.profiles import get_profile
-
-from hzz.devtools.notebook import run_notebook_2025, significance_2025
-from hzz.local import run_local
 
 #: A good eeμμ event, passing every cut.
 GOOD: dict[str, Any] = {

@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
+
 from hzz.shared.retry import backoff_seconds, should_retry
 
 

@@ -16,15 +16,15 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+
+from hzz.devtools.notebook import run_notebook
+from hzz.devtools.samplegen import DATA_RUNS, REAL_ENTRIES, RECIPES, event_counts, generate_dataset, main
 from hzz.shared.analysis import analyse_chunk
 from hzz.shared.data_vars import Settings, all_sample_names, group_of
 from hzz.shared.errors import ConfigError
 from hzz.shared.infofile import infos
 from hzz.shared.messages import ChunkTask
 from hzz.shared.physics import ALLOWED_FLAVOUR_SUMS, TREE_NAME, four_lepton_mass, select_four_lepton_events
-
-from hzz.devtools.notebook import run_notebook
-from hzz.devtools.samplegen import DATA_RUNS, REAL_ENTRIES, RECIPES, event_counts, generate_dataset, main
 
 #: Events per sample of the shared dataset: enough for the fractions below to be ±1%.
 EVENTS = 20_000

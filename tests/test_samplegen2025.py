@@ -18,8 +18,6 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from hzz.shared import release2025
-from hzz.shared.errors import ConfigError
 
 from hzz.devtools.samplegen import main
 from hzz.devtools.samplegen2025 import (
@@ -33,6 +31,8 @@ from hzz.devtools.samplegen2025 import (
     event_counts_2025,
     generate_dataset_2025,
 )
+from hzz.shared import release2025
+from hzz.shared.errors import ConfigError
 
 LLLL = "mc_700600.Sh_2212_llll"
 GGH = "mc_345060.PowhegPythia8EvtGen_NNLOPS_nnlo_30_ggH125_ZZ4l"

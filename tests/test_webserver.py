@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
 from hzz.webserver import create_app, reader
 from hzz.webserver.__main__ import parse_args
 from hzz.webserver.demo import demo_results, write_scaling_logs

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from hzz.webserver.demo import demo_results, draw_plot, write_scaling_logs
 
 pytestmark = pytest.mark.browser

@@ -9,13 +9,14 @@ import threading
 import time
 from pathlib import Path
 
-import hzz.shared.messaging
-import hzz.worker.main
 import pytest
+
+import hzz.shared.messaging.rabbitmq
+import hzz.worker.main
 from hzz.shared.errors import DecodeError
 from hzz.shared.messages import ChunkResult, ChunkTask
-from hzz.shared.transport import ERROR_HEADER, QueueNames
-from hzz.worker.main import chunk_handler, give_up_handler
+from hzz.shared.messaging import ERROR_HEADER, QueueNames
+from hzz.shared.processing import chunk_handler, give_up_handler
 from hzz.worker.main import main as worker_main
 
 NAMES = QueueNames("unit")
@@ -171,7 +172,7 @@ def test_an_unreachable_broker_stops_the_worker_with_exit_code_2(
     # Given a broker URL where nothing listens
     port = closed_port()
     monkeypatch.setenv("HZZ_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{port}/%2F")
-    monkeypatch.setattr(hzz.shared.messaging, "CONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(hzz.shared.messaging.rabbitmq, "CONNECT_ATTEMPTS", 2)
 
     # When the worker starts
     with caplog.at_level(logging.ERROR):

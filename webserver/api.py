@@ -7,6 +7,7 @@ Every answer is JSON with ``Cache-Control: no-store``; the fields are documented
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
+
 from hzz.webserver import reader
 
 __all__ = ["api", "health"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from hzz.shared.data_vars import SAMPLE_GROUPS, Settings
 from hzz.shared.outputs import write_atomic
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+
 from hzz.webserver.reader import ALLOWED_FILES
 
 __all__ = ["pages"]

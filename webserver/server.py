@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
 from hzz.shared.logs import configure_logging
 from hzz.webserver import create_app
 

@@ -1,6 +1,6 @@
 """The RabbitMQ transport: the only module that imports pika.
 
-It keeps the contract of :mod:`shared.transport` with durable quorum queues, persistent
+It keeps the contract of :mod:`hzz.shared.messaging` with durable quorum queues, persistent
 messages, publisher confirms on every publish, manual acknowledgements after the outputs are
 confirmed, and reconnection with backoff.
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import pika
 import pika.exceptions
+
 from hzz.shared.errors import BrokerUnavailable
-from hzz.shared.retry import backoff_seconds
-from hzz.shared.transport import (
+from hzz.shared.messaging import (
     POLL_SECONDS,
     GiveUp,
     Handler,
@@ -35,6 +35,7 @@ from hzz.shared.transport import (
     handle_delivery,
     touch_heartbeat,
 )
+from hzz.shared.retry import backoff_seconds
 
 __all__ = ["DELIVERY_LIMIT", "POISON_DELIVERIES", "RabbitMQTransport", "broker_answers"]
 

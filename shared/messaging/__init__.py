@@ -1,4 +1,4 @@
-"""The contract every transport keeps, and the broker-less transport of the one-machine run.
+"""The transports: the contract they keep, and :func:`connect` that builds the one the settings ask for.
 
 A transport offers two verbs. ``publish(queue, body)`` returns once the message is safely
 stored (RabbitMQ: persistent, publisher-confirmed). ``consume(queue, handle, stop=…)`` delivers
@@ -10,36 +10,38 @@ either not done or done and handed on (at least once; the aggregator drops dupli
 that raises :class:`~shared.errors.RetryLater` (its own fault, say a full disk) keeps the
 message and is called again after a backoff.
 
-:mod:`shared.messaging` implements this over RabbitMQ; :class:`EmbeddedTransport` here over
-queues in a multiprocessing manager, so a laptop with nothing but Python runs the pipeline.
+:mod:`hzz.shared.messaging.rabbitmq` keeps it over RabbitMQ (the only module that imports pika),
+:mod:`hzz.shared.messaging.embedded` over queues in a multiprocessing manager, so a laptop with
+nothing but Python runs the pipeline. They sit together as dramatiq keeps its ``brokers/``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue as queue_module
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hzz.shared.errors import RetryLater
 from hzz.shared.retry import backoff_seconds
+
+if TYPE_CHECKING:
+    from hzz.shared.data_vars import Settings
 
 __all__ = [
     "ERROR_HEADER",
     "HEARTBEAT_FILE",
     "POLL_SECONDS",
     "SOURCE_HEADER",
-    "EmbeddedTransport",
     "GiveUp",
     "Handler",
     "Outgoing",
     "QueueNames",
     "Transport",
+    "connect",
     "dead_letter",
     "give_up_delivery",
     "handle_delivery",
@@ -147,50 +149,16 @@ def give_up_delivery(give_up: GiveUp | None, queue: str, body: bytes, reason: st
     return [dead_letter_logged(queue, body, reason, dead)]
 
 
-class EmbeddedTransport:
-    """Queues in a multiprocessing manager: the broker-less transport of the one-machine run.
+def connect(settings: Settings, *, stop: threading.Event | None = None) -> Transport:
+    """The RabbitMQ transport of ``settings`` (broker URL, queue prefix), connected.
 
-    Messages live in memory only: nothing survives the run's process, which is fine on a
-    laptop and why Kubernetes uses RabbitMQ.
+    Args:
+        settings: the run's settings.
+        stop: gives up waiting for the broker when set.
+
+    Raises:
+        BrokerUnavailable: no broker answered within the connection attempts.
     """
+    from hzz.shared.messaging.rabbitmq import RabbitMQTransport  # pika only where a broker is used
 
-    def __init__(self, names: QueueNames, queues: Mapping[str, Any]) -> None:
-        self.names = names
-        self._queues = dict(queues)
-
-    @classmethod
-    def start(cls, names: QueueNames, manager: SyncManager) -> EmbeddedTransport:
-        return cls(names, {name: manager.Queue() for name in names.all()})
-
-    def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
-        self._queues[queue].put((bytes(body), dict(headers or {})))
-
-    def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
-        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
-        source = self._queues[queue]
-        while not stop.is_set():
-            touch_heartbeat()
-            try:
-                body, headers = source.get(timeout=POLL_SECONDS)
-            except queue_module.Empty:
-                continue
-            outputs = handle_delivery(handle, queue, body, self.names.dead, stop)
-            if outputs is None:
-                source.put((body, headers))
-                continue
-            for out in outputs:
-                self.publish(out.queue, out.body, out.headers)
-
-    def get(self, queue: str) -> bytes | None:
-        message = self.get_message(queue)
-        return None if message is None else message[0]
-
-    def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
-        try:
-            body, headers = self._queues[queue].get_nowait()
-        except queue_module.Empty:
-            return None
-        return body, headers
-
-    def close(self) -> None:
-        pass
+    return RabbitMQTransport(settings.broker_url, QueueNames(settings.queue_prefix)).connect(stop=stop)

@@ -1,0 +1,101 @@
+"""The worker's loop: turn chunk tasks into results until told to stop.
+
+``python -m hzz.worker`` runs it as a service, the one-machine run in its worker processes.
+
+SIGTERM (a scale-down, a rolling update) lets the current chunk finish and be handed on
+before the process exits with 0; an unacknowledged chunk of a worker that dies goes back to
+the queue. A chunk that keeps killing its workers is recorded as failed after
+:data:`~hzz.shared.messaging.rabbitmq.POISON_DELIVERIES` deliveries instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+
+from hzz.shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import TransientChunkError
+from hzz.shared.messages import ChunkTask
+from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter
+from hzz.shared.retry import backoff_seconds, should_retry
+
+__all__ = ["chunk_handler", "give_up_handler", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def chunk_handler(
+    names: QueueNames,
+    *,
+    max_retries: int,
+    worker: str,
+    stop: threading.Event | None = None,
+    backoff: Callable[[int], float] = backoff_seconds,
+) -> Callable[[bytes], list[Outgoing]]:
+    """The function that turns one task message into the messages to publish.
+
+    A success gives a result. A transient failure gives the same task again with its attempt
+    count raised (after a backoff), until ``max_retries``; then, or for a permanent failure,
+    a failed result for the aggregator and the task, with its error, for the dead-letter queue.
+    A body that is not a task raises, and the transport dead-letters it.
+
+    Args:
+        names: the queues.
+        max_retries: tries after the first for a transient failure.
+        worker: this worker's name, recorded in each result.
+        stop: cuts the backoff short when set (SIGTERM): the retry is handed on at once.
+        backoff: seconds to wait before try ``attempt + 1``.
+    """
+    pause = stop if stop is not None else threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        task = ChunkTask.decode(body)
+        log.info("%s: started (attempt %d)", task.chunk_id, task.attempt)
+        try:
+            result = analyse_chunk(task, worker=worker)
+        except Exception as e:
+            if isinstance(e, TransientChunkError) and should_retry(task.attempt, max_retries):
+                delay = backoff(task.attempt)
+                log.warning("%s failed transiently (%s); retry %d in %.1f s", task.chunk_id, e, task.attempt + 1, delay)
+                pause.wait(delay)
+                retry = dataclasses.replace(task, attempt=task.attempt + 1)
+                return [Outgoing(names.tasks, retry.encode())]
+            return _failed(names, task, e, body, worker)
+        log.info(
+            "%s: %d events read, %d selected in %.2f s",
+            task.chunk_id,
+            result.events_read,
+            result.events_selected,
+            result.seconds,
+        )
+        return [Outgoing(names.results, result.encode())]
+
+    return handle
+
+
+def give_up_handler(names: QueueNames, *, worker: str) -> Callable[[bytes, str], list[Outgoing]]:
+    """What to publish for a task that keeps killing its workers: a failed result and a dead letter."""
+
+    def give_up(body: bytes, reason: str) -> list[Outgoing]:
+        task = ChunkTask.decode(body)
+        return _failed(names, task, RuntimeError(f"{task.describe()}: {reason}"), body, worker)
+
+    return give_up
+
+
+def _failed(names: QueueNames, task: ChunkTask, error: BaseException, body: bytes, worker: str) -> list[Outgoing]:
+    failed = failed_result(task, error, worker=worker)
+    log.error("%s failed: %s", task.chunk_id, failed.error)
+    return [Outgoing(names.results, failed.encode()), dead_letter(names.tasks, body, failed.error or "", names.dead)]
+
+
+def run_worker(settings: Settings, transport: Transport, stop: threading.Event) -> None:
+    """Consume tasks until ``stop`` is set (the current chunk is finished and handed on first)."""
+    use_fastest_zlib()
+    name = default_worker_name()
+    handle = chunk_handler(transport.names, max_retries=settings.max_retries, worker=name, stop=stop)
+    transport.consume(transport.names.tasks, handle, stop=stop, give_up=give_up_handler(transport.names, worker=name))
+    transport.close()

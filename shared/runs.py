@@ -1,0 +1,110 @@
+"""A run's bookkeeping: publish it, read it back from the output folder, requeue its failed chunks.
+
+:func:`publish_run` sends the manifest first, then one persistent task per chunk.
+:func:`requeue_failed` publishes the failed chunks of a checkpointed run again (after the
+network came back, say): a requeue notice that makes the aggregator wait for them, then their
+tasks with attempt 0. The producer service and ``hzz`` both call these.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hzz.shared.checkpoint import load_checkpoint
+from hzz.shared.chunking import plan_run
+from hzz.shared.data_vars import Settings
+from hzz.shared.errors import ConfigError
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkTask, RequeueNotice, RunManifest
+from hzz.shared.messaging import Transport
+from hzz.shared.outputs import CHECKPOINT_FILE
+
+__all__ = ["failed_tasks", "load_run", "publish_run", "requeue_failed"]
+
+log = logging.getLogger(__name__)
+
+
+def publish_run(settings: Settings, transport: Transport, *, progress: bool = False) -> RunManifest:
+    """Plan the run's chunks and publish them.
+
+    The manifest goes to the results queue before any task, so the aggregator always knows a
+    run before its first result arrives.
+
+    Args:
+        settings: with a run id.
+        transport: where to publish.
+        progress: show a bar while publishing.
+
+    Returns:
+        RunManifest: what was published.
+    """
+    manifest, tasks = plan_run(settings)
+    transport.publish(transport.names.results, manifest.encode())
+    for task in tqdm(tasks, desc="publishing chunks", unit="chunk", disable=not progress, leave=False):
+        transport.publish(transport.names.tasks, task.encode())
+    log.info("run %s: published %d chunks of %d samples", settings.run_id, len(tasks), len(settings.samples))
+    return manifest
+
+
+def load_run(output_dir: str | Path) -> RunTally:
+    """The run checkpointed by the aggregator in ``output_dir`` (read only).
+
+    Raises:
+        ConfigError: there is no readable checkpoint there.
+    """
+    tally = load_checkpoint(output_dir)
+    if tally is None:
+        path = Path(output_dir) / CHECKPOINT_FILE
+        msg = f"no run checkpoint at {path}; set HZZ_OUTPUT_DIR (--output-dir) to the aggregator's output folder"
+        raise ConfigError(msg)
+    return tally
+
+
+def failed_tasks(tally: RunTally) -> list[ChunkTask]:
+    """The tasks of the run's failed chunks, as the producer first published them (attempt 0).
+
+    Raises:
+        ConfigError: a failed chunk that the manifest cannot rebuild.
+    """
+    recorded = tally.manifest.settings
+    settings = Settings(dataset=recorded["dataset"], lumi=float(recorded["lumi"]), fraction=float(recorded["fraction"]))
+    chunks = {c["chunk_id"]: c for c in tally.manifest.chunks}
+    tasks = []
+    for chunk_id in sorted(tally.failed):
+        chunk = chunks[chunk_id]
+        location = chunk.get("location") or settings.file_location(chunk["sample"])
+        task = ChunkTask(
+            tally.run_id,
+            chunk["sample"],
+            location,
+            chunk["entry_start"],
+            chunk["entry_stop"],
+            settings.lumi,
+            fraction=settings.fraction,
+        )
+        if task.chunk_id != chunk_id:
+            msg = f"chunk {chunk_id} of run {tally.run_id} rebuilds as {task.chunk_id}; the dataset setting changed?"
+            raise ConfigError(msg)
+        tasks.append(task)
+    return tasks
+
+
+def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:
+    """Publish a requeue notice and the tasks of the run's failed chunks.
+
+    Returns:
+        list[ChunkTask]: the tasks published (none if nothing failed).
+    """
+    tasks = failed_tasks(tally)
+    if not tasks:
+        log.info("run %s has no failed chunk to requeue", tally.run_id)
+        return tasks
+    notice = RequeueNotice(run_id=tally.run_id, chunk_ids=[t.chunk_id for t in tasks])
+    transport.publish(transport.names.results, notice.encode())
+    for task in tasks:
+        transport.publish(transport.names.tasks, task.encode())
+    log.info("run %s: requeued %d failed chunks", tally.run_id, len(tasks))
+    return tasks
