@@ -16,9 +16,9 @@ from pathlib import Path
 
 import uproot
 
-from hzz.devtools.samplegen import event_counts, generate_dataset
+from hzz.devtools.samplegen.r2020 import event_counts, generate_dataset
 from hzz.shared.data_vars import Settings
-from hzz.shared.physics import TREE_NAME
+from hzz.shared.releases.r2020 import TREE_NAME
 
 __all__ = ["DATA_DIR", "QUICK_SCALE", "SEED", "Dataset", "ensure_dataset", "parse_size", "size_name"]
 

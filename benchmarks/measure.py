@@ -223,8 +223,7 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
     import uproot
 
     from hzz.shared.analysis import _open_options, use_fastest_zlib, zlib_library
-    from hzz.shared.data_vars import group_of
-    from hzz.shared.physics import DATA_BRANCHES, MC_BRANCHES, TREE_NAME
+    from hzz.shared.releases.r2020 import DATA_BRANCHES, MC_BRANCHES, RELEASE, TREE_NAME
 
     if fast_zlib:
         use_fastest_zlib()
@@ -233,7 +232,7 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
     with _Clock() as clock:
         for sample in settings.samples:
             location = settings.file_location(sample)
-            branches = list(DATA_BRANCHES if group_of(sample).is_data else MC_BRANCHES)
+            branches = list(DATA_BRANCHES if RELEASE.is_data(sample) else MC_BRANCHES)
             with uproot.open(location, **_open_options(location)) as file:
                 tree = file[TREE_NAME]
                 stop = int(tree.num_entries * settings.fraction)
@@ -373,18 +372,11 @@ def measure_breakdown(dataset: str, *, chunk_size: int | None = None) -> dict[st
 
     from hzz.shared.analysis import read_chunk, use_fastest_zlib
     from hzz.shared.chunking import plan_run
-    from hzz.shared.data_vars import Settings, group_of
+    from hzz.shared.data_vars import Settings
     from hzz.shared.histograms import histogram_sums
-    from hzz.shared.physics import (
-        DATA_BRANCHES,
-        KINEMATIC_BRANCHES,
-        MC_BRANCHES,
-        cross_section_weight,
-        first_four_of,
-        four_lepton_mass,
-        mc_event_weights,
-        select_four_lepton_events,
-    )
+    from hzz.shared.physics import first_four_of, four_lepton_mass, select_four_lepton_events
+    from hzz.shared.releases.r2020 import DATA_BRANCHES, KINEMATIC_BRANCHES, MC_BRANCHES, RELEASE, TREE_NAME
+    from hzz.shared.releases.r2020.selection import cross_section_weight, mc_event_weights
 
     use_fastest_zlib()
     overrides = {} if chunk_size is None else {"chunk_size": chunk_size}
@@ -403,9 +395,9 @@ def measure_breakdown(dataset: str, *, chunk_size: int | None = None) -> dict[st
     names = list(steps)
     events = 0
     for task in tasks:
-        is_data = group_of(task.sample).is_data
+        is_data = RELEASE.is_data(task.sample)
         t = [time.process_time()]
-        chunk = read_chunk(task, DATA_BRANCHES if is_data else MC_BRANCHES)
+        chunk = read_chunk(task, DATA_BRANCHES if is_data else MC_BRANCHES, TREE_NAME)
         t.append(time.process_time())
         charge, flavour = first_four_of([chunk.lep_charge, chunk.lep_type])
         selected = np.flatnonzero(select_four_lepton_events(charge, flavour))

@@ -20,14 +20,14 @@ __all__ = ["main"]
 
 log = logging.getLogger("hzz")
 
-#: Where ``hzz run --demo`` keeps its generated dataset between runs (one per profile).
-DEMO_DATASETS = {"2020": Path(".cache/demo-dataset"), "2025": Path(".cache/demo-dataset-2025")}
+#: Where ``hzz run --demo`` keeps its generated datasets between runs (a folder per profile inside).
+DEMO_DATASETS = Path(".cache/demo")
 
 
 def _run_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run producer, workers and aggregator on this machine")
     p.add_argument("--demo", action="store_true", help="generate (once) and use a synthetic dataset of the real size")
-    p.add_argument("--profile", choices=PROFILE_NAMES, help="the release to analyse: 2020 (default) or 2025")
+    p.add_argument("--profile", choices=PROFILE_NAMES, help=f"the release to analyse: {', '.join(PROFILE_NAMES)}")
     p.add_argument("--dataset", help="https:// or file:// URL, or a local folder laid out like the server")
     p.add_argument("--samples", help="comma-separated samples, e.g. data_A,data_B")
     p.add_argument("--fraction", type=float, help="fraction of each file, in (0, 1]")
@@ -101,7 +101,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     }
     settings = Settings.from_env(**overrides)
     if args.demo and not overrides["dataset"]:
-        folder = DEMO_DATASETS[settings.profile]
+        folder = DEMO_DATASETS / settings.profile
         if not (folder / ".complete").exists():
             print(f"generating the {settings.profile} demo dataset in {folder} (once) …", file=sys.stderr)
             _generate_demo(settings.profile, folder, progress=not args.quiet)
@@ -111,14 +111,9 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
-    if profile == "2025":
-        from hzz.devtools.samplegen2025 import generate_dataset_2025
+    from hzz.devtools.samplegen import generator_of
 
-        generate_dataset_2025(folder, progress=progress)
-    else:
-        from hzz.devtools.samplegen import generate_dataset
-
-        generate_dataset(folder, progress=progress)
+    generator_of(profile).generate_dataset(folder, progress=progress)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -164,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _run_parser(subparsers)
     _requeue_parser(subparsers)
-    gen = subparsers.add_parser("generate", help="write synthetic files in the 2020 schema", add_help=False)
+    gen = subparsers.add_parser("generate", help="write synthetic files in a release's schema", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
     argv = sys.argv[1:] if argv is None else argv

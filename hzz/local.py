@@ -138,9 +138,9 @@ def run_local(
         producer_transport = _clone(shared_transport)
         if retry is not None:
             requeue_failed(retry, producer_transport)
-            total = len(retry.manifest.chunks)
+            total = len(retry.chunk_samples)
         else:
-            total = len(publish_run(settings, producer_transport, progress=progress).chunks)
+            total = len(publish_run(settings, producer_transport, progress=progress).tasks())
         producer_transport.close()
         _follow(aggregator, total, workers, kind, start_worker, progress=progress)
 

@@ -127,7 +127,7 @@ class Aggregator:
         self.tally = RunTally(manifest)
         self._unsaved = True
         self.finished.clear()
-        log.info("run %s started: %d chunks", manifest.run_id, len(manifest.chunks))
+        log.info("run %s started: %d chunks", manifest.run_id, len(self.tally.chunk_samples))
         return True
 
     def _merge(self, result: ChunkResult) -> bool:

@@ -24,12 +24,10 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from hzz.shared.data_vars import group_of
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import histogram_sums
 from hzz.shared.messages import ChunkResult, ChunkTask
-from hzz.shared.physics import TREE_NAME
-from hzz.shared.profiles import get_profile
+from hzz.shared.releases import get_release
 
 __all__ = [
     "analyse_chunk",
@@ -124,7 +122,7 @@ class _HTTPSource(uproot.source.http.HTTPSource):
         return super().chunks(ranges, notifications)
 
 
-def open_tree(location: str, tree_name: str = TREE_NAME) -> uproot.ReadOnlyDirectory:
+def open_tree(location: str, tree_name: str) -> uproot.ReadOnlyDirectory:
     """Open a file and check that it holds the tree; the caller closes the file.
 
     Raises:
@@ -146,7 +144,7 @@ def open_tree(location: str, tree_name: str = TREE_NAME) -> uproot.ReadOnlyDirec
     return file
 
 
-def count_entries(location: str, tree_name: str = TREE_NAME) -> int:
+def count_entries(location: str, tree_name: str) -> int:
     """The number of entries of the file's tree.
 
     Raises:
@@ -156,7 +154,7 @@ def count_entries(location: str, tree_name: str = TREE_NAME) -> int:
         return int(file[tree_name].num_entries)
 
 
-def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str = TREE_NAME) -> ak.Array:
+def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str) -> ak.Array:
     """Read only ``branches`` for the task's entry range.
 
     Raises:
@@ -188,16 +186,16 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         ChunkError: the chunk cannot be read or does not have the release's layout.
     """
     started = time.perf_counter()
-    profile = get_profile(task.profile)
-    is_data = group_of(task.sample).is_data
-    events = read_chunk(task, profile.branches(is_data=is_data), profile.tree)
+    release = get_release(task.profile)
+    is_data = release.is_data(task.sample)
+    events = read_chunk(task, release.branches(is_data=is_data), release.tree)
     try:
-        mass, weights = profile.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
+        mass, weights = release.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
     except ValueError as e:
         msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
         raise PermanentChunkError(msg) from e
     sumw_total = float(len(mass)) if weights is None else float(np.sum(weights, dtype=np.float64))
-    histogram = histogram_sums(mass, weights, profile.binning)
+    histogram = histogram_sums(mass, weights, release.binning)
     return ChunkResult(
         run_id=task.run_id,
         chunk_id=task.chunk_id,
@@ -205,7 +203,7 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         events_read=len(events),
         events_selected=len(mass),
         sumw_total=sumw_total,
-        binning=profile.binning.to_json(),
+        binning=release.binning.to_json(),
         attempt=task.attempt,
         worker=worker or default_worker_name(),
         seconds=time.perf_counter() - started,

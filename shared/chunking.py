@@ -1,4 +1,6 @@
-"""Splitting a dataset into chunks: entry ranges of files, and the run manifest that lists them.
+"""Planning a run: count each file's entries and describe the run in its manifest.
+
+The chunks (entry ranges of files) follow from the manifest (:meth:`RunManifest.tasks`).
 
 A file whose entry count cannot be read (unreachable, missing, not ROOT) still gets one task
 covering the whole file: the worker then meets the same error, names it, and the chunk is
@@ -15,20 +17,13 @@ from hzz.shared.analysis import count_entries
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ChunkError
 from hzz.shared.messages import ChunkTask, RunManifest
-from hzz.shared.profiles import get_profile
 
-__all__ = ["chunk_ranges", "plan_run"]
+__all__ = ["plan_run"]
 
 log = logging.getLogger(__name__)
 
 #: Files whose entry counts are read at once (remote reads wait on the network, not the CPU).
 PARALLEL_OPENS = 8
-
-
-def chunk_ranges(num_entries: int, *, fraction: float, chunk_size: int) -> list[tuple[int, int]]:
-    """Entry ranges ``[start, stop)`` covering the first ``int(num_entries × fraction)`` entries."""
-    stop = int(num_entries * fraction)
-    return [(start, min(start + chunk_size, stop)) for start in range(0, stop, chunk_size)]
 
 
 def _entries_or_none(location: str, tree: str) -> int | None:
@@ -46,38 +41,20 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
         settings: with a ``run_id`` (see :meth:`Settings.with_new_run_id`).
     """
     locations = {sample: settings.file_location(sample) for sample in settings.samples}
-    tree = get_profile(settings.profile).tree
+    tree = settings.release.tree
     with ThreadPoolExecutor(PARALLEL_OPENS) as pool:
         counts = pool.map(_entries_or_none, locations.values(), [tree] * len(locations))
         entries = dict(zip(locations, counts, strict=True))
-    tasks: list[ChunkTask] = []
-    for sample, location in locations.items():
-        n = entries[sample]
-        ranges: list[tuple[int, int | None]] = (
-            [(0, None)]
-            if n is None
-            else list(chunk_ranges(n, fraction=settings.fraction, chunk_size=settings.chunk_size))
-        )
-        tasks.extend(
-            ChunkTask(
-                settings.run_id,
-                sample,
-                location,
-                start,
-                stop,
-                settings.lumi,
-                fraction=settings.fraction,
-                profile=settings.profile,
-            )
-            for start, stop in ranges
-        )
     manifest = RunManifest(
         run_id=settings.run_id,
-        chunks=[
-            {"chunk_id": t.chunk_id, "sample": t.sample, "entry_start": t.entry_start, "entry_stop": t.entry_stop}
-            for t in tasks
+        profile=settings.profile,
+        lumi=float(settings.lumi or 0.0),
+        fraction=settings.fraction,
+        files=[
+            {"sample": s, "location": locations[s], "entries": entries[s], "chunk_size": settings.chunk_size}
+            for s in locations
         ],
         settings=settings.public_dict(),
         created=time.time(),
     )
-    return manifest, tasks
+    return manifest, manifest.tasks()

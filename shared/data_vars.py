@@ -3,9 +3,8 @@
 This is the one place where configuration lives. Each field of :class:`Settings` reads the
 environment variable ``HZZ_<FIELD NAME IN CAPITALS>``; :func:`settings_table` renders the
 table that the README and ``hzz settings`` show. The analysis profile (``HZZ_PROFILE``) chooses
-the release: ``2020`` (the default, 10 fb⁻¹) or ``2025`` (36.6 fb⁻¹). The sample groups of each
-release (legend labels, colours and members) are defined here too, next to where the dataset
-is chosen; how each release is analysed is in :mod:`shared.profiles`.
+the release: ``2020`` (the default, 10 fb⁻¹) or ``2025`` (36.6 fb⁻¹); everything about a
+release (its samples, groups, luminosity, files and physics) is in :mod:`hzz.shared.releases`.
 """
 
 from __future__ import annotations
@@ -16,97 +15,16 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-from hzz.shared import release2025
 from hzz.shared.errors import ConfigError
-from hzz.shared.infofile import infos
+from hzz.shared.releases import RELEASES, Release, get_release
 
-__all__ = [
-    "DATA_GROUP",
-    "PROFILE_NAMES",
-    "SAMPLE_GROUPS",
-    "SAMPLE_GROUPS_2025",
-    "SampleGroup",
-    "Settings",
-    "all_sample_names",
-    "group_of",
-    "sample_groups",
-    "settings_table",
-]
+__all__ = ["PROFILE_NAMES", "Settings", "env_name", "settings_table"]
 
-#: The public HTTPS location of the 2020 4lep skim.
-DEFAULT_DATASET = "https://atlas-opendata.web.cern.ch/atlas-opendata/samples/2020/4lep/"
-
-
-@dataclass(frozen=True)
-class SampleGroup:
-    """A legend entry of the plot: a label, a colour and the samples drawn under it."""
-
-    label: str
-    color: str
-    samples: tuple[str, ...]
-    is_data: bool = False
-    is_signal: bool = False
-
-
-#: Legend label of the data group.
-DATA_GROUP = "Data"
-
-#: The plot's groups, in the notebook's stacking order (backgrounds first, then the signal).
-SAMPLE_GROUPS: tuple[SampleGroup, ...] = (
-    SampleGroup(DATA_GROUP, "black", ("data_A", "data_B", "data_C", "data_D"), is_data=True),
-    SampleGroup(r"Background $Z,t\bar{t}$", "#6b59d3", ("Zee", "Zmumu", "ttbar_lep")),
-    SampleGroup(r"Background $ZZ^*$", "#ff0000", ("llll",)),
-    SampleGroup(
-        r"Signal ($m_H$ = 125 GeV)",
-        "#00cdff",
-        ("ggH125_ZZ4lep", "VBFH125_ZZ4lep", "WH125_ZZ4lep", "ZH125_ZZ4lep"),
-        is_signal=True,
-    ),
-)
-
-
-#: The 2025 release's groups (its notebook's labels and colours), in the same order.
-SAMPLE_GROUPS_2025: tuple[SampleGroup, ...] = (
-    SampleGroup(DATA_GROUP, "black", release2025.DATA_SAMPLES, is_data=True),
-    *(
-        SampleGroup(label, color, release2025.MC_SAMPLES[label], is_signal=label.startswith("Signal"))
-        for label, color in zip(release2025.MC_SAMPLES, ("#6b59d3", "#ff0000", "#00cdff"), strict=True)
-    ),
-)
-
-#: The analysis profiles: which release, with its groups, luminosity and public location.
-PROFILE_NAMES = ("2020", "2025")
-_GROUPS = {"2020": SAMPLE_GROUPS, "2025": SAMPLE_GROUPS_2025}
-_LUMI = {"2020": 10.0, "2025": 36.6}
-_DATASET = {"2020": DEFAULT_DATASET, "2025": release2025.BASE_URL}
-
-
-def sample_groups(profile: str = "2020") -> tuple[SampleGroup, ...]:
-    """The plot's groups of a profile's release, in stacking order."""
-    return _GROUPS[profile]
-
-
-def all_sample_names(profile: str = "2020") -> tuple[str, ...]:
-    """Every sample of a profile's release, in the groups' order."""
-    return tuple(name for group in sample_groups(profile) for name in group.samples)
-
-
-def group_of(sample: str) -> SampleGroup:
-    """The group a sample is drawn in (sample names differ between releases).
-
-    Raises:
-        ConfigError: the sample belongs to no release.
-    """
-    for groups in _GROUPS.values():
-        for group in groups:
-            if sample in group.samples:
-                return group
-    msg = f"unknown sample {sample!r}; known samples: {', '.join(all_sample_names())} (2020), or the 2025 release's"
-    raise ConfigError(msg)
+#: The analysis profiles: one per release (:mod:`hzz.shared.releases`).
+PROFILE_NAMES = tuple(RELEASES)
 
 
 #: The ``samples`` value that stands for every sample of the profile's release.
@@ -157,14 +75,15 @@ class Settings:
     run_id: str = _setting("", "Identifier of the run; empty: the producer makes a new one.")
 
     def __post_init__(self) -> None:
-        if self.profile in PROFILE_NAMES:
+        if self.profile in RELEASES:
             # Empty means "the profile's": filled in here so that every reader sees the real value.
+            release = RELEASES[self.profile]
             if not self.dataset:
-                object.__setattr__(self, "dataset", _DATASET[self.profile])
+                object.__setattr__(self, "dataset", release.public_location)
             if self.samples == ALL_SAMPLES:
-                object.__setattr__(self, "samples", all_sample_names(self.profile))
+                object.__setattr__(self, "samples", release.samples)
             if self.lumi is None:
-                object.__setattr__(self, "lumi", _LUMI[self.profile])
+                object.__setattr__(self, "lumi", release.lumi)
         self.validate()
 
     @classmethod
@@ -199,7 +118,7 @@ class Settings:
             _refuse("profile", self.profile, f"one of {', '.join(PROFILE_NAMES)}")
         if not self.samples:
             _refuse("samples", "", "at least one sample, or all")
-        known = all_sample_names(self.profile)
+        known = RELEASES[self.profile].samples
         unknown = [s for s in self.samples if s not in known]
         if unknown:
             _refuse("samples", ",".join(unknown), f"names among {', '.join(known)}")
@@ -224,13 +143,14 @@ class Settings:
             return self
         return self.replace(run_id=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3))
 
+    @property
+    def release(self) -> Release:
+        """The release the profile names."""
+        return get_release(self.profile)
+
     def file_location(self, sample: str) -> str:
-        """The URL or local path of one sample's file, following the server's layout."""
-        if self.profile == "2025":
-            return _join(self.dataset, release2025.file_name(sample))
-        group = group_of(sample)
-        relative = f"Data/{sample}.4lep.root" if group.is_data else f"MC/mc_{infos[sample]['DSID']}.{sample}.4lep.root"
-        return _join(self.dataset, relative)
+        """The URL or local path of one sample's file, following the release's layout."""
+        return self.release.file_location(self.dataset, sample)
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values, the broker password masked."""
@@ -285,12 +205,3 @@ def _split_samples(raw: str) -> tuple[str, ...]:
 def _refuse(field_name: str, value: Any, expected: str) -> None:
     msg = f"setting {field_name} ({env_name(field_name)}) is {value!r}; expected {expected}"
     raise ConfigError(msg)
-
-
-def _join(base: str, relative: str) -> str:
-    scheme = urlparse(base).scheme
-    if scheme in ("http", "https"):
-        return base.rstrip("/") + "/" + relative
-    if scheme == "file":
-        base = unquote(urlparse(base).path)
-    return str(Path(base) / relative)

@@ -23,7 +23,7 @@ from hzz.shared.histograms import (
     histogram_to_json,
 )
 from hzz.shared.messages import ChunkResult, RunManifest
-from hzz.shared.profiles import get_profile
+from hzz.shared.releases import get_release
 
 __all__ = ["RunTally", "SampleTally"]
 
@@ -66,11 +66,11 @@ class RunTally:
 
     def __init__(self, manifest: RunManifest, *, binning: Binning | None = None, started: float | None = None):
         self.manifest = manifest
-        self.profile = get_profile(manifest.settings.get("profile", "2020"))
-        self.binning = self.profile.binning if binning is None else binning
+        self.release = get_release(manifest.profile)
+        self.binning = self.release.binning if binning is None else binning
         self.started = time.time() if started is None else started
         self.finished: float | None = None
-        self.chunk_samples = {c["chunk_id"]: c["sample"] for c in manifest.chunks}
+        self.chunk_samples = {task.chunk_id: task.sample for task in manifest.tasks()}
         self.done: set[str] = set()
         self.failed: dict[str, dict[str, Any]] = {}
         self.samples = {
@@ -150,4 +150,11 @@ class RunTally:
 
 
 def _manifest_fields(manifest: RunManifest) -> dict[str, Any]:
-    return {"chunks": manifest.chunks, "settings": manifest.settings, "created": manifest.created}
+    return {
+        "profile": manifest.profile,
+        "lumi": manifest.lumi,
+        "fraction": manifest.fraction,
+        "files": manifest.files,
+        "settings": manifest.settings,
+        "created": manifest.created,
+    }

@@ -23,6 +23,7 @@ __all__ = [
     "RequeueNotice",
     "RunManifest",
     "chunk_id_for",
+    "chunk_ranges",
     "decode_message",
 ]
 
@@ -115,7 +116,7 @@ class ChunkTask(Message):
     lumi: float
     #: Applies when ``entry_stop`` is None: process the first int(entries × fraction) entries.
     fraction: float = 1.0
-    #: The analysis profile (release) whose selection applies, see :mod:`shared.profiles`.
+    #: The analysis profile (release) whose selection applies, see :mod:`hzz.shared.releases`.
     profile: str = "2020"
     chunk_id: str = ""
     #: How many times this chunk has been tried already (0 on the first delivery).
@@ -134,17 +135,76 @@ class ChunkTask(Message):
 
 @dataclass(frozen=True)
 class RunManifest(Message):
-    """What makes a run complete: its chunks (id, sample, entries) and the settings used."""
+    """What makes a run complete, and all a re-run needs: the release, the files and how they are cut.
+
+    The manifest lists files, not chunks: each file's sample, location, entry count (None when
+    it could not be counted: the whole file is then one chunk, which fails visibly) and chunk
+    size. The chunks follow from those and ``fraction`` (:meth:`tasks`), so the manifest of a run
+    of a million chunks stays small.
+    """
 
     kind: ClassVar[str] = "manifest"
     run_id: str
-    chunks: list[dict[str, Any]]
+    #: The analysis profile (release), see :mod:`hzz.shared.releases`.
+    profile: str
+    lumi: float
+    fraction: float
+    #: One entry per file: ``{"sample": str, "location": str, "entries": int | None, "chunk_size": int}``.
+    files: list[dict[str, Any]]
+    #: The run's settings as recorded for the reader of results.json (password masked).
     settings: dict[str, Any]
     created: float
 
+    def __post_init__(self) -> None:
+        for entry in self.files if isinstance(self.files, list) else []:
+            ok = (
+                isinstance(entry, dict)
+                and isinstance(entry.get("sample"), str)
+                and isinstance(entry.get("location"), str)
+                and (entry.get("entries") is None or (_is_int(entry["entries"]) and entry["entries"] >= 0))
+                and _is_int(entry.get("chunk_size"))
+                and entry["chunk_size"] >= 1
+            )
+            if not ok:
+                msg = f"manifest message field 'files' has a malformed entry {str(entry)[:120]}; expected {_FILE_ENTRY}"
+                raise DecodeError(msg)
+
+    def tasks(self) -> list[ChunkTask]:
+        """Every chunk of the run as its task (attempt 0), in the files' order."""
+        tasks = []
+        for entry in self.files:
+            ranges: list[tuple[int, int | None]] = (
+                [(0, None)]
+                if entry["entries"] is None
+                else list(chunk_ranges(entry["entries"], fraction=self.fraction, chunk_size=entry["chunk_size"]))
+            )
+            tasks.extend(
+                ChunkTask(
+                    self.run_id,
+                    entry["sample"],
+                    entry["location"],
+                    start,
+                    stop,
+                    self.lumi,
+                    fraction=self.fraction,
+                    profile=self.profile,
+                )
+                for start, stop in ranges
+            )
+        return tasks
+
     @property
     def chunk_ids(self) -> list[str]:
-        return [c["chunk_id"] for c in self.chunks]
+        return [task.chunk_id for task in self.tasks()]
+
+
+_FILE_ENTRY = '{"sample": str, "location": str, "entries": int ≥ 0 or null, "chunk_size": int ≥ 1}'
+
+
+def chunk_ranges(num_entries: int, *, fraction: float, chunk_size: int) -> list[tuple[int, int]]:
+    """Entry ranges ``[start, stop)`` covering the first ``int(num_entries × fraction)`` entries."""
+    stop = int(num_entries * fraction)
+    return [(start, min(start + chunk_size, stop)) for start in range(0, stop, chunk_size)]
 
 
 @dataclass(frozen=True)

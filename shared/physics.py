@@ -1,4 +1,6 @@
-"""The H→ZZ*→4ℓ physics of the 2020 notebook: the two cuts, the four-lepton mass, the MC weight.
+"""The H→ZZ*→4ℓ physics every release shares: the first four leptons, the two cuts, the mass.
+
+Each release's own selection (:mod:`hzz.shared.releases`) builds on these.
 
 Everything here works on whole columns of one chunk, never on single events in Python. The
 functions take the jagged ``lep_*`` arrays as the files hold them (awkward) or, on the worker's
@@ -17,50 +19,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import awkward as ak
 import numpy as np
 import vector
 
-from hzz.shared.infofile import infos
-
 __all__ = [
-    "DATA_BRANCHES",
-    "KINEMATIC_BRANCHES",
-    "MC_BRANCHES",
-    "TREE_NAME",
-    "WEIGHT_BRANCHES",
-    "cross_section_weight",
     "first_four",
     "first_four_of",
     "four_lepton_mass",
-    "mc_event_weights",
-    "measure_2020",
     "select_four_lepton_events",
 ]
-
-#: The TTree of the 2020 release.
-TREE_NAME = "mini"
-
-#: The lepton branches the selection and the mass need.
-DATA_BRANCHES: tuple[str, ...] = ("lep_pt", "lep_eta", "lep_phi", "lep_E", "lep_charge", "lep_type")
-
-#: The lepton branches the mass is computed from, in calc_mllll's argument order.
-KINEMATIC_BRANCHES: tuple[str, ...] = ("lep_pt", "lep_eta", "lep_phi", "lep_E")
-
-#: The per-event weight factors, multiplied in the notebook's order.
-WEIGHT_BRANCHES: tuple[str, ...] = (
-    "mcWeight",
-    "scaleFactor_PILEUP",
-    "scaleFactor_ELE",
-    "scaleFactor_MUON",
-    "scaleFactor_LepTRIGGER",
-)
-
-#: Everything an MC chunk reads.
-MC_BRANCHES: tuple[str, ...] = DATA_BRANCHES + WEIGHT_BRANCHES
 
 #: MeV → GeV.
 MEV = 0.001
@@ -175,32 +146,6 @@ def four_lepton_mass(lep_pt: Any, lep_eta: Any, lep_phi: Any, lep_E: Any, *, uni
     pt, eta, phi, energy = (first_four(x) for x in (lep_pt, lep_eta, lep_phi, lep_E))
     mass = _sum_mass(pt, eta, phi, energy)
     return mass if unit == 1.0 else mass * unit
-
-
-def measure_2020(events: Any, *, sample: str, lumi: float, is_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The 2020 notebook on one chunk: the selected events' m4ℓ in GeV and, for MC, their weights.
-
-    Args:
-        events: the chunk's :data:`DATA_BRANCHES` (and for MC :data:`WEIGHT_BRANCHES`), as
-            uproot reads them (a record array or a mapping of jagged/flat arrays).
-        sample: the sample's name (its cross-section weight).
-        lumi: integrated luminosity in fb⁻¹.
-        is_data: data events carry no weight.
-
-    Raises:
-        ValueError: an event has fewer than four leptons.
-    """
-    # The first four leptons as plain numpy columns: every step below is numpy on contiguous
-    # arrays instead of awkward broadcasting over jagged ones; the kinematics are gathered for
-    # the selected events only.
-    charge, flavour = first_four_of([events["lep_charge"], events["lep_type"]])
-    selected = np.flatnonzero(select_four_lepton_events(charge, flavour))
-    kinematics = first_four_of([events[branch] for branch in KINEMATIC_BRANCHES], rows=selected)
-    mass = four_lepton_mass(*kinematics)
-    if is_data:
-        return mass, None
-    # Weighing every event and then taking the selected ones is one gather instead of five.
-    return mass, mc_event_weights(events, cross_section_weight(sample, lumi))[selected]
 
 
 # --- the mass, bit for bit as vector computes it --------------------------------------------------
@@ -340,28 +285,3 @@ def _choose_sum_mass() -> Callable[[Columns, Columns, Columns, Columns], np.ndar
 
 
 _sum_mass = _choose_sum_mass()
-
-
-def cross_section_weight(sample: str, lumi: float) -> float:
-    """``lumi·1000·xsec / (sumw·red_eff)`` for one MC sample (lumi in fb⁻¹, xsec in pb)."""
-    info = infos[sample]
-    return (lumi * 1000 * info["xsec"]) / (info["sumw"] * info["red_eff"])
-
-
-def mc_event_weights(events: Mapping[str, Any] | ak.Array, xsec_weight: float) -> np.ndarray:
-    """Each MC event's weight: the cross-section weight times the five per-event factors.
-
-    Signs are kept. The float32 product is taken in the notebook's order, so that weights match
-    the notebook's to the last bit.
-
-    Args:
-        events: a record array or a mapping with the :data:`WEIGHT_BRANCHES` fields (1-d arrays).
-        xsec_weight: from :func:`cross_section_weight`.
-
-    Returns:
-        numpy.ndarray: one weight per event.
-    """
-    weight = xsec_weight * ak.to_numpy(events["mcWeight"])
-    for branch in WEIGHT_BRANCHES[1:]:
-        weight = weight * ak.to_numpy(events[branch])
-    return weight

@@ -17,9 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import AutoMinorLocator
 
-from hzz.shared.data_vars import SAMPLE_GROUPS, SampleGroup
 from hzz.shared.histograms import M4L_BINNING, Binning, sum_histograms
-from hzz.shared.profiles import PlotStyle
+from hzz.shared.releases import PlotStyle, SampleGroup, get_release
 
 __all__ = ["m4l_figure"]
 
@@ -35,7 +34,7 @@ def m4l_figure(
     lumi: float,
     fraction: float,
     binning: Binning = M4L_BINNING,
-    groups: Sequence[SampleGroup] = SAMPLE_GROUPS,
+    groups: Sequence[SampleGroup] = get_release("2020").groups,
     style: PlotStyle = PlotStyle(),  # noqa: B008 (frozen, so a shared default is safe)
     note: str = "",
 ) -> Figure:

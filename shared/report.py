@@ -17,11 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from hzz.shared.data_vars import group_of, sample_groups
 from hzz.shared.histograms import histogram_to_json, sum_histograms
 from hzz.shared.merging import RunTally
 from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, SCHEMA_VERSION, write_atomic
-from hzz.shared.physics2025 import signal_significance
 from hzz.shared.plotting import m4l_figure
 
 __all__ = ["results_document", "write_outputs"]
@@ -60,8 +58,8 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
     samples = {}
     for name, s in tally.samples.items():
         samples[name] = {
-            "group": group_of(name).label,
-            "is_data": group_of(name).is_data,
+            "group": tally.release.group_of(name).label,
+            "is_data": tally.release.group_of(name).is_data,
             "chunks_total": chunks_total.get(name, 0),
             "chunks_done": sum(1 for c in tally.done if tally.chunk_samples[c] == name),
             "chunks_failed": sum(1 for f in tally.failed.values() if f["sample"] == name),
@@ -72,7 +70,7 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         }
     groups = {}
     data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
-    for group in sample_groups(tally.profile.name):
+    for group in tally.release.groups:
         members = [name for name in group.samples if name in tally.samples]
         if not members:
             continue
@@ -115,7 +113,7 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         "data": data,
         "significance": _significance(tally, groups),
         "plot": dict(PLOT_FILES),
-        "profile": tally.profile.name,
+        "profile": tally.release.name,
         "settings": tally.manifest.settings,
         "versions": _versions(),
     }
@@ -123,7 +121,7 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
 
 def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | None:
     """The notebook's signal significance in the profile's window, or None where it has none."""
-    window = tally.profile.significance_window
+    window = tally.release.significance_window
     if window is None:
         return None
     background = np.zeros(tally.binning.bins)
@@ -132,7 +130,8 @@ def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | N
         if not group["is_data"]:
             target = signal if group["is_signal"] else background
             target += np.asarray(group["sumw"])
-    n_sig, n_bg, significance = signal_significance(signal, background, tally.binning, window)
+    significance_of = tally.release.selection_module().signal_significance
+    n_sig, n_bg, significance = significance_of(signal, background, tally.binning, window)
     return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
 
 
@@ -148,8 +147,8 @@ def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
         lumi=float(settings["lumi"]),
         fraction=float(settings["fraction"]),
         binning=tally.binning,
-        groups=sample_groups(tally.profile.name),
-        style=tally.profile.style,
+        groups=tally.release.groups,
+        style=tally.release.style,
         note=note,
     )
     for fmt, name in PLOT_FILES.items():

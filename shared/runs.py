@@ -64,32 +64,8 @@ def load_run(output_dir: str | Path) -> RunTally:
 
 
 def failed_tasks(tally: RunTally) -> list[ChunkTask]:
-    """The tasks of the run's failed chunks, as the producer first published them (attempt 0).
-
-    Raises:
-        ConfigError: a failed chunk that the manifest cannot rebuild.
-    """
-    recorded = tally.manifest.settings
-    settings = Settings(dataset=recorded["dataset"], lumi=float(recorded["lumi"]), fraction=float(recorded["fraction"]))
-    chunks = {c["chunk_id"]: c for c in tally.manifest.chunks}
-    tasks = []
-    for chunk_id in sorted(tally.failed):
-        chunk = chunks[chunk_id]
-        location = chunk.get("location") or settings.file_location(chunk["sample"])
-        task = ChunkTask(
-            tally.run_id,
-            chunk["sample"],
-            location,
-            chunk["entry_start"],
-            chunk["entry_stop"],
-            settings.lumi,
-            fraction=settings.fraction,
-        )
-        if task.chunk_id != chunk_id:
-            msg = f"chunk {chunk_id} of run {tally.run_id} rebuilds as {task.chunk_id}; the dataset setting changed?"
-            raise ConfigError(msg)
-        tasks.append(task)
-    return tasks
+    """The tasks of the run's failed chunks, rebuilt from its manifest alone (attempt 0)."""
+    return [task for task in tally.manifest.tasks() if task.chunk_id in tally.failed]
 
 
 def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from hzz.devtools.notebook import NotebookSample
+from hzz.shared.messages import RunManifest
 from hzz.shared.messaging import QueueNames
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 
@@ -26,6 +27,27 @@ from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"
 REAL_SAMPLES = ("data_A", "data_B")
 BROKER_URL = os.environ.get("HZZ_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def manifest_of(
+    run_id: str,
+    files: list[tuple[str, str, int | None, int]],
+    *,
+    settings: dict[str, Any] | None = None,
+    profile: str = "2020",
+    created: float = 100.0,
+) -> RunManifest:
+    """A manifest of these files: (sample, location, entries, chunk size) each, lumi 10, fraction 1."""
+    entries = [{"sample": s, "location": loc, "entries": n, "chunk_size": size} for s, loc, n, size in files]
+    return RunManifest(
+        run_id=run_id,
+        profile=profile,
+        lumi=10.0,
+        fraction=1.0,
+        files=entries,
+        settings={"lumi": 10.0, "fraction": 1.0} if settings is None else settings,
+        created=created,
+    )
 
 
 def copy_real_data(folder: Path) -> Path:
@@ -47,7 +69,7 @@ def real_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every sample of the release, generated small (a few thousand events each), plus the real data files."""
-    from hzz.devtools.samplegen import REAL_ENTRIES, generate_dataset
+    from hzz.devtools.samplegen.r2020 import REAL_ENTRIES, generate_dataset
 
     folder = tmp_path_factory.mktemp("small")
     counts = {sample: min(n, 3000) for sample, n in REAL_ENTRIES.items()}

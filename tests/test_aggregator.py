@@ -210,7 +210,7 @@ def test_a_requeue_notice_of_another_run_changes_nothing(run: Run, tmp_path: Pat
     aggregator.handle(run.manifest.encode())
     before = aggregator.tally.tally() if aggregator.tally else None
 
-    aggregator.handle(RequeueNotice("another-run", [run.manifest.chunks[0]["chunk_id"]]).encode())
+    aggregator.handle(RequeueNotice("another-run", [run.manifest.chunk_ids[0]]).encode())
 
     assert aggregator.tally is not None and aggregator.tally.tally() == before
     assert isinstance(decode_message(RequeueNotice("r", ["c"]).encode()), RequeueNotice)

@@ -31,7 +31,7 @@ from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import M4L_BINNING
 from hzz.shared.messages import ChunkResult, ChunkTask
-from hzz.shared.physics import DATA_BRANCHES
+from hzz.shared.releases.r2020 import DATA_BRANCHES, TREE_NAME
 
 #: The published 5 GeV-bin counts from 80 GeV of data_A and data_B together.
 PUBLISHED_A_PLUS_B = [
@@ -265,8 +265,8 @@ def test_a_range_past_the_end_stops_at_the_last_entry(real_dataset: Path) -> Non
 def test_the_entries_of_the_real_files_are_counted(real_dataset: Path) -> None:
     # Given the real files
     # Then their trees hold 39 and 156 entries
-    assert count_entries(str(real_file(real_dataset, "data_A"))) == 39
-    assert count_entries(str(real_file(real_dataset, "data_B"))) == 156
+    assert count_entries(str(real_file(real_dataset, "data_A")), TREE_NAME) == 39
+    assert count_entries(str(real_file(real_dataset, "data_B")), TREE_NAME) == 156
 
 
 def test_only_the_needed_branches_are_read(real_dataset: Path) -> None:
@@ -274,7 +274,7 @@ def test_only_the_needed_branches_are_read(real_dataset: Path) -> None:
     task = a_task(real_file(real_dataset, "data_A"), "data_A", 0, 5)
 
     # When it is read
-    events = read_chunk(task, DATA_BRANCHES)
+    events = read_chunk(task, DATA_BRANCHES, TREE_NAME)
 
     # Then exactly those branches and entries come back
     assert set(events.fields) == set(DATA_BRANCHES)
@@ -289,7 +289,7 @@ def test_an_mc_sample_in_chunks_equals_the_notebook(small_dataset: Path, sample:
     # Given a generated MC file of the release's schema
     settings = Settings(dataset=str(small_dataset), samples=(sample,))
     location = settings.file_location(sample)
-    entries = count_entries(location)
+    entries = count_entries(location, TREE_NAME)
 
     # When it is analysed in chunks of 700 entries, and by the notebook's loop
     results = [analyse_chunk(a_task(location, sample, a, min(a + 700, entries))) for a in range(0, entries, 700)]
@@ -341,7 +341,7 @@ def test_a_missing_file_is_a_permanent_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(PermanentChunkError, match=re.escape(str(missing))):
         analyse_chunk(a_task(missing))
     with pytest.raises(PermanentChunkError, match=re.escape(str(missing))):
-        count_entries(str(missing))
+        count_entries(str(missing), TREE_NAME)
 
 
 def test_a_text_file_named_root_is_a_permanent_error_naming_it(tmp_path: Path) -> None:

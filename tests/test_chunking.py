@@ -1,4 +1,4 @@
-"""Tests of shared/chunking.py: entry ranges of a file, and the plan (manifest + tasks) of a run."""
+"""Tests of chunking: entry ranges of a file (shared/messages.py), and the plan of a run (shared/chunking.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hzz.shared.chunking import chunk_ranges, plan_run
+from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings
-from hzz.shared.messages import ChunkTask, chunk_id_for
+from hzz.shared.messages import ChunkTask, RunManifest, chunk_id_for, chunk_ranges
 
 ENTRY_COUNTS = (0, 1, 2, 3, 7, 39, 100, 156, 999, 1000, 1031, 554_279)
 FRACTIONS = (0.001, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.999, 1.0)
@@ -102,12 +102,13 @@ def test_the_manifest_lists_exactly_the_tasks_chunks(real_dataset: Path) -> None
     # When the run is planned
     manifest, tasks = plan_run(settings)
 
-    # Then the manifest's chunk ids are the tasks', in order, and describe the same ranges
+    # Then the manifest lists the files with their entry counts, and its chunks are the tasks
+    assert [(f["sample"], f["entries"]) for f in manifest.files] == [("data_A", 39), ("data_B", 156)]
+    assert manifest.tasks() == tasks
     assert manifest.chunk_ids == [t.chunk_id for t in tasks]
-    assert [(c["sample"], c["entry_start"], c["entry_stop"]) for c in manifest.chunks] == [
-        (t.sample, t.entry_start, t.entry_stop) for t in tasks
-    ]
     assert len(set(manifest.chunk_ids)) == len(tasks)
+    # and it travels: decoded, it gives the same tasks (the profile, lumi and locations included)
+    assert RunManifest.decode(manifest.encode()).tasks() == tasks
 
 
 def test_tasks_split_each_file_in_sample_order(real_dataset: Path) -> None:
@@ -177,7 +178,8 @@ def test_a_file_that_is_not_root_also_becomes_one_whole_file_task(tmp_path: Path
 
     # Then it is one whole-file task, listed in the manifest
     assert [(t.sample, t.entry_start, t.entry_stop) for t in tasks] == [("llll", 0, None)]
-    assert manifest.chunks == [{"chunk_id": tasks[0].chunk_id, "sample": "llll", "entry_start": 0, "entry_stop": None}]
+    assert manifest.files == [{"sample": "llll", "location": tasks[0].location, "entries": None, "chunk_size": 250_000}]
+    assert manifest.tasks() == tasks
 
 
 def test_planning_the_same_run_twice_gives_the_same_chunk_ids(real_dataset: Path) -> None:

@@ -10,17 +10,13 @@ from typing import Any
 
 import pytest
 
-from hzz.shared.data_vars import (
-    DATA_GROUP,
-    DEFAULT_DATASET,
-    SAMPLE_GROUPS,
-    Settings,
-    all_sample_names,
-    env_name,
-    group_of,
-    settings_table,
-)
+from hzz.shared.data_vars import Settings, env_name, settings_table
 from hzz.shared.errors import ConfigError
+from hzz.shared.releases import DATA_GROUP, get_release, release_of_sample
+
+R2020 = get_release("2020")
+DEFAULT_DATASET = R2020.public_location
+SAMPLE_GROUPS = R2020.groups
 
 TWELVE = (
     "data_A",
@@ -304,7 +300,7 @@ def test_a_local_folder_dataset_gives_paths_in_the_servers_layout(tmp_path: Path
     settings = Settings(dataset=str(tmp_path))
 
     # When every sample is located
-    locations = {sample: settings.file_location(sample) for sample in all_sample_names()}
+    locations = {sample: settings.file_location(sample) for sample in R2020.samples}
 
     # Then data files are under Data/ and MC files under MC/mc_<DSID>.<name>.4lep.root
     assert locations["data_D"] == str(tmp_path / "Data" / "data_D.4lep.root")
@@ -332,7 +328,7 @@ def test_the_groups_are_the_notebooks_in_stacking_order() -> None:
     assert [g.color for g in SAMPLE_GROUPS[1:]] == ["#6b59d3", "#ff0000", "#00cdff"]
     assert [g.is_data for g in SAMPLE_GROUPS] == [True, False, False, False]
     assert [g.is_signal for g in SAMPLE_GROUPS] == [False, False, False, True]
-    assert all_sample_names() == TWELVE
+    assert R2020.samples == TWELVE
 
 
 @pytest.mark.parametrize(
@@ -347,7 +343,7 @@ def test_the_groups_are_the_notebooks_in_stacking_order() -> None:
 def test_each_sample_belongs_to_its_group(sample: str, label: str) -> None:
     # Given / When a sample's group
     # Then it is the notebook's
-    assert group_of(sample).label == label
+    assert release_of_sample(sample).group_of(sample).label == label
 
 
 # --- the public form and the table --------------------------------------------------------------

@@ -39,9 +39,10 @@ import uproot
 
 from hzz.devtools.notebook import NotebookSample, run_notebook
 from hzz.shared.data_vars import Settings
-from hzz.shared.messages import ChunkResult
+from hzz.shared.messages import ChunkResult, RunManifest
 from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
+from hzz.shared.outputs import CHECKPOINT_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faults injected by this module, per kind (printed when the module ends).
@@ -84,7 +85,7 @@ class Service:
         """The chunk this worker started and has not finished, by its log."""
         current = None
         for line in self.log().splitlines():
-            started = re.search(r"worker\.main: (\S+): started", line)
+            started = re.search(r"processing: (\S+): started", line)
             if started:
                 current = started.group(1)
             elif current and ((f"{current}: " in line and "events read" in line) or f"{current} failed:" in line):
@@ -98,6 +99,7 @@ class Pipeline:
     def __init__(self, folder: Path, *, broker_url: str, prefix: str, dataset: Path, chunk_size: int) -> None:
         self.folder = folder
         self.output = folder / "out"
+        self._total: int | None = None
         self.names = QueueNames(prefix)
         self.broker_url = broker_url
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HZZ_")}
@@ -127,18 +129,15 @@ class Pipeline:
     def logs(self, module: str) -> str:
         return "\n".join(s.log() for s in self.services if s.name.startswith(f"{module}-"))
 
-    def checkpoint(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.output / ".checkpoint.json").read_bytes())
-        except (FileNotFoundError, ValueError):
-            return None
-
     def progress(self) -> tuple[int, int]:
         """(chunks done or failed, chunks in the run) by the aggregator's checkpoint."""
-        checkpoint = self.checkpoint()
-        if checkpoint is None:
+        try:
+            checkpoint = json.loads((self.output / CHECKPOINT_FILE).read_bytes())
+        except (FileNotFoundError, ValueError):
             return 0, 0
-        return len(checkpoint["done"]) + len(checkpoint["failed"]), len(checkpoint["manifest"]["chunks"])
+        if self._total is None:
+            self._total = len(RunManifest(**checkpoint["manifest"]).tasks())
+        return len(checkpoint["done"]) + len(checkpoint["failed"]), self._total
 
     def results(self) -> dict[str, Any]:
         return json.loads((self.output / "results.json").read_text())

@@ -470,11 +470,12 @@ def test_deploy_sh_refuses_bad_options_saying_why(args: list[str], message: str)
 
 
 def test_deploy_sh_defaults_are_those_of_shared_data_vars() -> None:
-    from hzz.shared.data_vars import DEFAULT_DATASET, Settings, all_sample_names
+    from hzz.shared.data_vars import Settings
+    from hzz.shared.releases import get_release
 
     text = (REPO / "deploy.sh").read_text()
-    assert f"DEFAULT_DATASET={DEFAULT_DATASET}\n" in text
-    assert f"DEFAULT_SAMPLES={','.join(all_sample_names())}\n" in text
+    assert f"DEFAULT_DATASET={get_release('2020').public_location}\n" in text
+    assert f"DEFAULT_SAMPLES={','.join(get_release('2020').samples)}\n" in text
     assert f"chunk_size={Settings().chunk_size}\n" in text
 
 

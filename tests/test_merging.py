@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import manifest_of
 
 from hzz.shared.errors import DecodeError
 from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
@@ -21,12 +22,10 @@ LLLL = "llll/mc_363490.llll.4lep.root:0-100000"
 
 
 def a_manifest() -> RunManifest:
-    chunks = [
-        {"chunk_id": A0, "sample": "data_A", "entry_start": 0, "entry_stop": 20},
-        {"chunk_id": A1, "sample": "data_A", "entry_start": 20, "entry_stop": 39},
-        {"chunk_id": LLLL, "sample": "llll", "entry_start": 0, "entry_stop": 100_000},
-    ]
-    return RunManifest(run_id=RUN, chunks=chunks, settings={"lumi": 10.0, "fraction": 1.0}, created=100.0)
+    # data_A in two chunks (A0, A1), llll in one (LLLL)
+    return manifest_of(
+        RUN, [("data_A", "data_A.4lep.root", 39, 20), ("llll", "mc_363490.llll.4lep.root", 100_000, 100_000)]
+    )
 
 
 def success(chunk_id: str, sample: str, masses: list[float], weights: list[float] | None = None) -> ChunkResult:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from conftest import manifest_of
 
 from hzz.shared.errors import DecodeError
 from hzz.shared.messages import ChunkResult, ChunkTask, Message, RunManifest, chunk_id_for, decode_message
@@ -27,11 +28,13 @@ def a_task(**changes: Any) -> ChunkTask:
 
 
 def a_manifest() -> RunManifest:
-    chunks = [
-        {"chunk_id": "data_A/data_A.4lep.root:0-39", "sample": "data_A", "entry_start": 0, "entry_stop": 39},
-        {"chunk_id": "llll/mc_363490.llll.4lep.root:0-end", "sample": "llll", "entry_start": 0, "entry_stop": None},
-    ]
-    return RunManifest(run_id="run-1", chunks=chunks, settings={"lumi": 10.0, "samples": ["data_A"]}, created=1.5)
+    # data_A in one chunk; llll could not be counted, so it is one whole-file chunk
+    return manifest_of(
+        "run-1",
+        [("data_A", "Data/data_A.4lep.root", 39, 100), ("llll", "MC/mc_363490.llll.4lep.root", None, 100)],
+        settings={"lumi": 10.0, "samples": ["data_A"]},
+        created=1.5,
+    )
 
 
 def a_result(**changes: Any) -> ChunkResult:
@@ -243,7 +246,8 @@ def test_a_body_without_a_kind_is_refused() -> None:
         (a_task(), "entry_start"),
         (a_task(), "entry_stop"),
         (a_task(), "lumi"),
-        (a_manifest(), "chunks"),
+        (a_manifest(), "files"),
+        (a_manifest(), "profile"),
         (a_manifest(), "created"),
         (a_result(), "chunk_id"),
         (a_result(), "sample"),
@@ -288,8 +292,12 @@ def test_missing_optional_fields_take_their_defaults() -> None:
         (a_task(), "location", None),
         (a_task(), "attempt", "1"),
         (a_task(), "fraction", [1.0]),
-        (a_manifest(), "chunks", {"a": 1}),
-        (a_manifest(), "chunks", ["chunk"]),
+        (a_manifest(), "files", {"a": 1}),
+        (a_manifest(), "files", ["file"]),
+        (a_manifest(), "files", [{"sample": "llll", "location": "x.root", "entries": -1, "chunk_size": 10}]),
+        (a_manifest(), "files", [{"sample": "llll", "location": "x.root", "entries": 10, "chunk_size": 0}]),
+        (a_manifest(), "files", [{"sample": "llll", "location": 7, "entries": 10, "chunk_size": 10}]),
+        (a_manifest(), "profile", 2020),
         (a_manifest(), "settings", []),
         (a_manifest(), "created", "now"),
         (a_result(), "events_read", True),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import manifest_of
 
 from hzz.shared.aggregation import Aggregator
 from hzz.shared.checkpoint import load_checkpoint, save_checkpoint
@@ -36,13 +37,12 @@ def chunk_id(sample: str, start: int, stop: int) -> str:
 
 
 def a_manifest() -> RunManifest:
-    chunks = [
-        {"chunk_id": chunk_id(s, a, b), "sample": s, "entry_start": a, "entry_stop": b}
-        for s, ranges in PLAN.items()
-        for a, b in ranges
-    ]
+    # Each file's chunk size is its first range's length, so that the manifest's chunks are PLAN's.
+    files = [(s, f"{s}.4lep.root", ranges[-1][1], ranges[0][1] - ranges[0][0]) for s, ranges in PLAN.items()]
     settings = Settings(samples=tuple(PLAN), run_id=RUN, broker_url="amqp://u:secret@rabbit/%2F").public_dict()
-    return RunManifest(run_id=RUN, chunks=chunks, settings=settings, created=1000.0)
+    manifest = manifest_of(RUN, files, settings=settings, created=1000.0)
+    assert manifest.chunk_ids == [chunk_id(s, a, b) for s, ranges in PLAN.items() for a, b in ranges]
+    return manifest
 
 
 def success(sample: str, start: int, stop: int, seed: int) -> ChunkResult:
@@ -308,8 +308,7 @@ def test_the_data_summary_counts_events_per_bin_as_integers(complete_tally: RunT
 
 def test_a_run_without_data_has_an_empty_data_summary() -> None:
     # Given a run of MC only, with its chunk done
-    chunks = [{"chunk_id": chunk_id("Zee", 0, 898), "sample": "Zee", "entry_start": 0, "entry_stop": 898}]
-    tally = RunTally(RunManifest(run_id=RUN, chunks=chunks, settings={}, created=0.0))
+    tally = RunTally(manifest_of(RUN, [("Zee", "Zee.4lep.root", 898, 898)], settings={}, created=0.0))
     tally.add(success("Zee", 0, 898, seed=1))
 
     # When its document is made

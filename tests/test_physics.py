@@ -15,15 +15,9 @@ import pytest
 
 from hzz.devtools import notebook
 from hzz.shared.infofile import infos
-from hzz.shared.physics import (
-    DATA_BRANCHES,
-    MC_BRANCHES,
-    TREE_NAME,
-    cross_section_weight,
-    four_lepton_mass,
-    mc_event_weights,
-    select_four_lepton_events,
-)
+from hzz.shared.physics import four_lepton_mass, select_four_lepton_events
+from hzz.shared.releases.r2020 import DATA_BRANCHES, MC_BRANCHES, TREE_NAME
+from hzz.shared.releases.r2020.selection import cross_section_weight, mc_event_weights
 
 ELECTRON, MUON = 11, 13
 

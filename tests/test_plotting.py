@@ -16,9 +16,11 @@ from matplotlib.colors import to_rgba
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 
-from hzz.shared.data_vars import SAMPLE_GROUPS, all_sample_names
 from hzz.shared.histograms import M4L_BINNING, fill_histogram
 from hzz.shared.plotting import m4l_figure
+from hzz.shared.releases import get_release
+
+SAMPLE_GROUPS = get_release("2020").groups
 
 Z_TT, ZZ, SIGNAL = (g.label for g in SAMPLE_GROUPS[1:])
 BACKGROUND_SAMPLES = {Z_TT: ("Zee", "Zmumu", "ttbar_lep"), ZZ: ("llll",)}
@@ -34,7 +36,7 @@ def every_sample() -> dict[str, hist.Hist]:
         "data_C": fill_histogram(np.array([91.5, 240.0])),
         "data_D": fill_histogram(np.array([300.0])),  # outside the plot
     }
-    for sample in all_sample_names()[4:]:
+    for sample in get_release("2020").samples[4:]:
         mass = rng.uniform(80.0, 250.0, 200)
         histograms[sample] = fill_histogram(mass, rng.uniform(0.001, 0.02, 200))
     return histograms

@@ -15,8 +15,8 @@ from hzz.devtools.notebook import run_notebook_2025, significance_2025
 from hzz.local import run_local
 from hzz.shared.data_vars import Settings
 from hzz.shared.histograms import Binning
-from hzz.shared.physics2025 import mc_event_weights_2025, select_2025_events, signal_significance
-from hzz.shared.profiles import get_profile
+from hzz.shared.releases import get_release
+from hzz.shared.releases.r2025.selection import mc_event_weights, select_events, signal_significance
 
 #: A good eeμμ event, passing every cut.
 GOOD: dict[str, Any] = {
@@ -51,7 +51,7 @@ def events(*changes: dict[str, Any]) -> ak.Array:
 
 
 def test_a_good_event_passes_every_cut() -> None:
-    assert select_2025_events(events({})).tolist() == [True]
+    assert select_events(events({})).tolist() == [True]
 
 
 @pytest.mark.parametrize(
@@ -70,18 +70,18 @@ def test_a_good_event_passes_every_cut() -> None:
     ],
 )
 def test_an_event_failing_one_cut_is_dropped(change: dict[str, Any], cut: str) -> None:
-    mask = select_2025_events(events({}, change, {}))
+    mask = select_events(events({}, change, {}))
     assert mask.tolist() == [True, False, True], cut
 
 
 def test_the_fourth_lepton_has_no_pt_threshold_and_triggers_combine_with_or() -> None:
-    mask = select_2025_events(events({"lep_pt": [50.0, 30.0, 20.0, 1.0]}, {"trigE": False, "trigM": True}))
+    mask = select_events(events({"lep_pt": [50.0, 30.0, 20.0, 1.0]}, {"trigE": False, "trigM": True}))
     assert mask.tolist() == [True, True]
 
 
 def test_an_electron_needs_only_loose_id_but_a_muon_needs_medium() -> None:
     loose_muons = {"lep_isMediumID": [True, True, False, False]}
-    assert select_2025_events(events(loose_muons)).tolist() == [False]
+    assert select_events(events(loose_muons)).tolist() == [False]
 
 
 def weight_events(**overrides: list[float]) -> dict[str, np.ndarray]:
@@ -104,7 +104,7 @@ def weight_events(**overrides: list[float]) -> dict[str, np.ndarray]:
 
 def test_the_weight_is_the_product_of_every_factor_s_absolute_value() -> None:
     expected = 36.6 * 1000 / 1.0e6 * 0.5 * 1.1 * 2.0 * 3.0 * 0.9 * 1.02 * 0.98 * 1.01
-    [weight] = mc_event_weights_2025(weight_events(), 36.6)
+    [weight] = mc_event_weights(weight_events(), 36.6)
     assert weight == pytest.approx(expected, rel=1e-6)
 
 
@@ -112,11 +112,11 @@ def test_the_weight_is_the_product_of_every_factor_s_absolute_value() -> None:
     "factor", ["filteff", "kfac", "xsec", "mcWeight", "ScaleFactor_PILEUP", "ScaleFactor_ELE", "ScaleFactor_MUON"]
 )
 def test_a_negative_factor_gives_the_same_positive_weight(factor: str) -> None:
-    positive = mc_event_weights_2025(weight_events(), 36.6)
+    positive = mc_event_weights(weight_events(), 36.6)
     flipped = weight_events()
     flipped[factor] = -flipped[factor]
 
-    assert mc_event_weights_2025(flipped, 36.6).tolist() == positive.tolist()
+    assert mc_event_weights(flipped, 36.6).tolist() == positive.tolist()
 
 
 def test_the_significance_is_the_notebook_s_formula_over_the_three_bins_of_the_window() -> None:
@@ -132,10 +132,10 @@ def test_the_significance_is_the_notebook_s_formula_over_the_three_bins_of_the_w
 
 @pytest.fixture(scope="module")
 def dataset_2025(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from hzz.devtools.samplegen2025 import generate_dataset_2025
+    from hzz.devtools.samplegen.r2025 import generate_dataset
 
     folder = tmp_path_factory.mktemp("release2025")
-    generate_dataset_2025(folder, events=1500, seed=11)
+    generate_dataset(folder, events=1500, seed=11)
     return folder
 
 
@@ -189,7 +189,7 @@ def test_the_2025_results_carry_the_notebook_s_significance(
 
 
 def test_the_2020_profile_has_no_significance_and_its_own_binning() -> None:
-    profile = get_profile("2020")
+    profile = get_release("2020")
     assert profile.significance_window is None
     assert profile.binning.bins == 34
-    assert get_profile("2025").tree == "analysis"
+    assert get_release("2025").tree == "analysis"

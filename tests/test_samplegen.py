@@ -18,13 +18,15 @@ import pytest
 import uproot
 
 from hzz.devtools.notebook import run_notebook
-from hzz.devtools.samplegen import DATA_RUNS, REAL_ENTRIES, RECIPES, event_counts, generate_dataset, main
+from hzz.devtools.samplegen import main
+from hzz.devtools.samplegen.r2020 import DATA_RUNS, REAL_ENTRIES, RECIPES, event_counts, generate_dataset
 from hzz.shared.analysis import analyse_chunk
-from hzz.shared.data_vars import Settings, all_sample_names, group_of
+from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ConfigError
 from hzz.shared.infofile import infos
 from hzz.shared.messages import ChunkTask
-from hzz.shared.physics import ALLOWED_FLAVOUR_SUMS, TREE_NAME, four_lepton_mass, select_four_lepton_events
+from hzz.shared.physics import ALLOWED_FLAVOUR_SUMS, four_lepton_mass, select_four_lepton_events
+from hzz.shared.releases.r2020 import RELEASE, TREE_NAME
 
 #: Events per sample of the shared dataset: enough for the fractions below to be ±1%.
 EVENTS = 20_000
@@ -49,7 +51,7 @@ def events(dataset: dict[str, Path]) -> dict[str, ak.Array]:
 
 def test_files_follow_the_server_layout(dataset: dict[str, Path]) -> None:
     folder = dataset["data_A"].parent.parent
-    assert list(dataset) == list(all_sample_names())
+    assert list(dataset) == list(RELEASE.samples)
     assert dataset["data_A"] == folder / "Data" / "data_A.4lep.root"
     assert dataset["ggH125_ZZ4lep"] == folder / "MC" / "mc_345060.ggH125_ZZ4lep.4lep.root"
     for sample, path in dataset.items():
@@ -100,7 +102,7 @@ def test_the_same_seed_gives_the_same_files_and_another_seed_others(
 def test_data_carry_no_weights_and_mc_carries_realistic_ones(events: dict[str, ak.Array]) -> None:
     for sample, array in events.items():
         weights = [array[b] for b in array.fields if b == "mcWeight" or b.startswith("scaleFactor_")]
-        if group_of(sample).is_data:
+        if RELEASE.is_data(sample):
             assert all(ak.all(w == 0) for w in weights), sample
             assert ak.all(array.channelNumber == array.runNumber)
             low, high = DATA_RUNS[sample]

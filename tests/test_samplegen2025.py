@@ -20,7 +20,7 @@ import pytest
 import uproot
 
 from hzz.devtools.samplegen import main
-from hzz.devtools.samplegen2025 import (
+from hzz.devtools.samplegen.r2025 import (
     ALL_SAMPLES,
     DATA_RUNS,
     DEFAULT_EVENTS,
@@ -28,11 +28,11 @@ from hzz.devtools.samplegen2025 import (
     PT_THRESHOLDS,
     RECIPES_2025,
     dsid_of,
-    event_counts_2025,
-    generate_dataset_2025,
+    event_counts,
+    generate_dataset,
 )
-from hzz.shared import release2025
 from hzz.shared.errors import ConfigError
+from hzz.shared.releases import r2025 as release2025
 
 LLLL = "mc_700600.Sh_2212_llll"
 GGH = "mc_345060.PowhegPythia8EvtGen_NNLOPS_nnlo_30_ggH125_ZZ4l"
@@ -80,7 +80,7 @@ def read(path: Path) -> ak.Array:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The default dataset (106,000 events in 40 files, ~2 s)."""
-    return generate_dataset_2025(tmp_path_factory.mktemp("generated2025"))
+    return generate_dataset(tmp_path_factory.mktemp("generated2025"))
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +204,8 @@ def test_the_same_seed_gives_the_same_files_and_another_seed_others(
 ) -> None:
     samples = ["data16_periodB", GGH]
     counts = {sample: DEFAULT_EVENTS[sample] for sample in samples}
-    again = generate_dataset_2025(tmp_path / "again", events=counts)
-    other = generate_dataset_2025(tmp_path / "other", events=counts, seed=2026)
+    again = generate_dataset(tmp_path / "again", events=counts)
+    other = generate_dataset(tmp_path / "other", events=counts, seed=2026)
     for sample in samples:
         assert ak.array_equal(read(again[sample]), events[sample]), sample
         assert not ak.array_equal(read(other[sample]).lep_pt, events[sample].lep_pt), sample
@@ -297,22 +297,22 @@ def test_yields_at_36_6_per_fb_and_the_data_are_like_the_real_analysis(
 
 
 def test_event_counts_defaults_ints_mappings_and_errors() -> None:
-    defaults = event_counts_2025(None, None)
+    defaults = event_counts(None, None)
     assert defaults == DEFAULT_EVENTS and list(defaults) == list(ALL_SAMPLES)
     assert sum(defaults.values()) < 300_000
     assert (defaults["data15_periodD"], defaults[LLLL], defaults[GGH], defaults[ZEE]) == (2000, 20000, 10000, 2000)
-    assert event_counts_2025([LLLL], 7) == {LLLL: 7}
-    assert event_counts_2025(None, {ZEE: 3}) == {ZEE: 3}
-    assert event_counts_2025([ZEE, "data16_periodL"], {ZEE: 3}, scale=0.5) == {ZEE: 3, "data16_periodL": 1000}
+    assert event_counts([LLLL], 7) == {LLLL: 7}
+    assert event_counts(None, {ZEE: 3}) == {ZEE: 3}
+    assert event_counts([ZEE, "data16_periodL"], {ZEE: 3}, scale=0.5) == {ZEE: 3, "data16_periodL": 1000}
     for bad in ({"samples": ["data_A"], "events": None}, {"samples": None, "events": -1}):
         with pytest.raises(ConfigError):
-            event_counts_2025(**bad)
+            event_counts(**bad)
     with pytest.raises(ConfigError, match="scale"):
-        event_counts_2025(None, None, scale=0)
+        event_counts(None, None, scale=0)
 
 
 def test_an_empty_file_still_holds_the_tree(tmp_path: Path) -> None:
-    path = generate_dataset_2025(tmp_path, samples=[ZEE], events=0)[ZEE]
+    path = generate_dataset(tmp_path, samples=[ZEE], events=0)[ZEE]
     with uproot.open(path) as file:
         assert file["analysis"].num_entries == 0
         assert set(file["analysis"].keys()) == set(BRANCH_TYPES)

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from hzz.shared.data_vars import SAMPLE_GROUPS, Settings
+from hzz.shared.data_vars import Settings
 from hzz.shared.outputs import write_atomic
+from hzz.shared.releases import get_release
 
 __all__ = ["demo_results", "draw_plot", "write_demo", "write_scaling_logs"]
 
@@ -79,7 +80,7 @@ def demo_results(state: str = "complete", *, progress: float = 1.0, failed: int 
     finished = order if state != "running" else order[: round(len(order) * progress)]
     done = {name: finished.count(name) for name in SAMPLES}
     samples, groups, expected = {}, {}, np.zeros(len(EDGES) - 1)
-    for index, group in enumerate(SAMPLE_GROUPS):
+    for index, group in enumerate(get_release("2020").groups):
         entry = {
             "color": group.color,
             "is_data": group.is_data,
@@ -112,7 +113,7 @@ def demo_results(state: str = "complete", *, progress: float = 1.0, failed: int 
             if not group.is_data:
                 expected += _shape(index) * weighted
         groups[group.label] = entry
-    data = groups[SAMPLE_GROUPS[0].label]
+    data = groups[get_release("2020").groups[0].label]
     data_share = sum(done[n] for n in data["samples"]) / sum(CHUNKS[n] for n in data["samples"])
     counts = rng_poisson(expected * data_share)
     data["sumw"] = data["sumw2"] = counts

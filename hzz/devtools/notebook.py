@@ -16,8 +16,9 @@ import numpy as np
 import uproot
 import vector
 
-from hzz.shared.data_vars import Settings, group_of
+from hzz.shared.data_vars import Settings
 from hzz.shared.infofile import infos
+from hzz.shared.releases import release_of_sample
 
 __all__ = ["NotebookSample", "run_notebook", "run_notebook_2025", "significance_2025"]
 
@@ -100,7 +101,7 @@ def _outcome(n_in: int, mass: np.ndarray, weights: np.ndarray | None, edges: np.
 
 def read_file(path: str, sample: str, *, lumi: float, fraction: float) -> tuple[int, np.ndarray, np.ndarray | None]:
     """The notebook's ``read_file``: (events read, m4ℓ of the selected events, their weights)."""
-    is_data = group_of(sample).is_data
+    is_data = release_of_sample(sample).is_data(sample)
     variables = ["lep_pt", "lep_eta", "lep_phi", "lep_E", "lep_charge", "lep_type"]
     if not is_data:
         variables += ["mcWeight", "scaleFactor_PILEUP", "scaleFactor_ELE", "scaleFactor_MUON", "scaleFactor_LepTRIGGER"]

@@ -4,9 +4,9 @@ The 2025 analysis profile must run offline, so the project writes its own files 
 schema: TTree ``analysis``, energies and momenta in GeV, exactly four leptons per event ordered by
 decreasing pT, the lepton quality flags the notebook cuts on, the trigger bits, the weight factors
 and the per-event sample metadata (``xsec``, ``filteff``, ``kfac``, ``sum_of_weights``). Files sit
-flat in one folder under the release's names (:func:`shared.release2025.file_name`).
+flat in one folder under the release's names (:func:`hzz.shared.releases.r2025.file_name`).
 
-The kinematics are those of :mod:`hzz.devtools.samplegen` (its m4ℓ shapes, Z1 Z2 → 4ℓ decays, boosts,
+The kinematics are those of :mod:`hzz.devtools.samplegen.r2020` (its m4ℓ shapes, Z1 Z2 → 4ℓ decays, boosts,
 energies, jagged records and batched atomic writer): only what differs is here. Every cut of the
 2025 selection removes some events: per sample, each of trigger, trigger matching, lepton pT,
 identification + isolation, flavour and charge fails independently with its own probability, and a
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hzz.devtools.samplegen import (
+from hzz.devtools.samplegen.r2020 import (
     FAKES,
     HIGGS,
     MAX_ETA,
@@ -47,9 +47,9 @@ from hzz.devtools.samplegen import (
     lepton_pairs,
     write_tree,
 )
-from hzz.shared import release2025
 from hzz.shared.analysis import use_fastest_zlib
 from hzz.shared.errors import ConfigError
+from hzz.shared.releases import r2025 as release2025
 
 __all__ = [
     "ALL_SAMPLES",
@@ -64,9 +64,9 @@ __all__ = [
     "Faults",
     "Recipe2025",
     "dsid_of",
-    "event_counts_2025",
+    "event_counts",
     "expected_pass_fraction",
-    "generate_dataset_2025",
+    "generate_dataset",
 ]
 
 #: The release's TTree.
@@ -233,7 +233,7 @@ def _default_events(sample: str) -> int:
 DEFAULT_EVENTS: dict[str, int] = {sample: _default_events(sample) for sample in ALL_SAMPLES}
 
 
-def generate_dataset_2025(
+def generate_dataset(
     folder: str | Path,
     *,
     samples: Iterable[str] | None = None,
@@ -258,7 +258,7 @@ def generate_dataset_2025(
     Raises:
         ConfigError: an unknown sample or a negative count.
     """
-    counts = event_counts_2025(samples, events)
+    counts = event_counts(samples, events)
     paths = {sample: Path(folder) / release2025.file_name(sample) for sample in counts}
     use_fastest_zlib()
     with tqdm(total=sum(counts.values()), unit="ev", unit_scale=True, disable=not progress) as bar:
@@ -275,10 +275,10 @@ def generate_dataset_2025(
     return paths
 
 
-def event_counts_2025(
+def event_counts(
     samples: Iterable[str] | None, events: int | Mapping[str, int] | None, scale: float = 1.0
 ) -> dict[str, int]:
-    """The entries per sample that :func:`generate_dataset_2025` writes for these arguments.
+    """The entries per sample that :func:`generate_dataset` writes for these arguments.
 
     ``scale`` multiplies the defaults (at least one event per file).
 

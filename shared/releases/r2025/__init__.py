@@ -1,4 +1,4 @@
-"""The 2025 education release (``2025e-13tev-beta``, ``exactly4lep`` skim): its files, offline.
+"""The 2025 education release (``2025e-13tev-beta``, ``exactly4lep`` skim, 36.6 fb⁻¹) and its notebook.
 
 The release has no infofile: every MC file carries its cross-section, filter efficiency,
 k-factor and sum of weights per event. What the pipeline needs from outside the files is the
@@ -8,20 +8,47 @@ metadata service (the ``atlasopenmagic`` package) where the internet is reachabl
 
 A sample's name is the ``<name>`` part of the release's file name
 ``ODEO_FEB2025_v0_exactly4lep_<name>.exactly4lep.root``: ``data15_periodD``, or
-``mc_<DSID>.<physics short name>``.
+``mc_<DSID>.<physics short name>``; the files sit flat in one folder. The tree ``analysis``
+stores GeV. The selection (six cuts, the mass, the absolute-value weight, the significance) is
+:mod:`hzz.shared.releases.r2025.selection`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hzz.shared.releases.base import DATA_GROUP, PlotStyle, Release, SampleGroup
+
 __all__ = [
     "BASE_URL",
+    "DATA_BRANCHES",
     "DATA_SAMPLES",
+    "MC_BRANCHES",
     "MC_SAMPLES",
+    "RELEASE",
+    "TREE_NAME",
+    "WEIGHT_FACTORS",
     "file_name",
     "refresh_from_metadata",
 ]
+
+#: The TTree of the 2025 release.
+TREE_NAME = "analysis"
+
+#: What the cuts and the mass read.
+DATA_BRANCHES: tuple[str, ...] = (
+    "lep_pt", "lep_eta", "lep_phi", "lep_e", "lep_charge", "lep_type",
+    "lep_isTrigMatched", "lep_isLooseID", "lep_isMediumID", "lep_isLooseIso", "trigE", "trigM",
+)  # fmt: skip
+
+#: The weight's factors, each taken as its absolute value, multiplied in the notebook's order.
+WEIGHT_FACTORS: tuple[str, ...] = (
+    "filteff", "kfac", "xsec", "mcWeight",
+    "ScaleFactor_PILEUP", "ScaleFactor_ELE", "ScaleFactor_MUON", "ScaleFactor_LepTRIGGER",
+)  # fmt: skip
+
+#: What an MC chunk reads.
+MC_BRANCHES: tuple[str, ...] = (*DATA_BRANCHES, *WEIGHT_FACTORS, "sum_of_weights")
 
 #: Where the release's files are served over HTTPS.
 BASE_URL = "https://opendata.cern.ch/eos/opendata/atlas/rucio/opendata/"
@@ -109,3 +136,31 @@ def refresh_from_metadata(dsids: Iterable[int] | None = None) -> dict[int, str]:
         [url, *_] = atom.get_urls(str(dsid), skim="exactly4lep", protocol="https")
         names[dsid] = url.rsplit(f"mc_{dsid}.", 1)[1].removesuffix(".exactly4lep.root")
     return names
+
+
+#: The plot's groups (the 2025 notebook's labels and colours), data first, then stacking order.
+GROUPS: tuple[SampleGroup, ...] = (
+    SampleGroup(DATA_GROUP, "black", DATA_SAMPLES, is_data=True),
+    *(
+        SampleGroup(label, color, MC_SAMPLES[label], is_signal=label.startswith("Signal"))
+        for label, color in zip(MC_SAMPLES, ("#6b59d3", "#ff0000", "#00cdff"), strict=True)
+    ),
+)
+
+RELEASE = Release(
+    name="2025",
+    description="the exactly4lep education release, 36.6 fb⁻¹, with trigger, ID and isolation cuts",
+    lumi=36.6,
+    public_location=BASE_URL,
+    file_name=file_name,
+    tree=TREE_NAME,
+    data_branches=DATA_BRANCHES,
+    mc_branches=MC_BRANCHES,
+    groups=GROUPS,
+    bins=(68, 80.0, 250.0),
+    style=PlotStyle(figsize=(12, 8), text_x=0.1, title_size=16, education_size=12, text_size=16, y_headroom=2.0),
+    selection="hzz.shared.releases.r2025.selection",
+    sample_generator="hzz.devtools.samplegen.r2025",
+    notebook="hzz.devtools.notebook",
+    significance_window=(122.5, 130.0),
+)

@@ -1,12 +1,12 @@
-"""The H→ZZ*→4ℓ physics of the 2025 notebook: six cuts, the mass in GeV, the absolute-value weight.
+"""The 2025 notebook's selection on one chunk: six cuts, the mass in GeV, the absolute-value weight.
 
-The 2025 education release (``exactly4lep`` skim, tree ``analysis``) stores GeV and carries its
-normalisation per event (``xsec``, ``filteff``, ``kfac``, ``sum_of_weights``). The notebook
-keeps an event when, in this order: (1) ``trigE or trigM``; (2) at least one lepton is
-trigger-matched; (3) the three leading leptons have pT > 20, 15 and 10 GeV; (4) all four
-leptons pass identification and isolation (electrons loose ID, muons medium ID, both loose
-isolation); (5) the flavour sum is 44, 48 or 52; (6) the charge sum is 0. Every cut looks at
-one event only, so one combined mask selects what the notebook's successive filters select.
+The 2025 education release stores GeV and carries its normalisation per event (``xsec``,
+``filteff``, ``kfac``, ``sum_of_weights``). The notebook keeps an event when, in this order:
+(1) ``trigE or trigM``; (2) at least one lepton is trigger-matched; (3) the three leading
+leptons have pT > 20, 15 and 10 GeV; (4) all four leptons pass identification and isolation
+(electrons loose ID, muons medium ID, both loose isolation); (5) the flavour sum is 44, 48 or
+52; (6) the charge sum is 0. Every cut looks at one event only, so one combined mask selects
+what the notebook's successive filters select.
 """
 
 from __future__ import annotations
@@ -18,36 +18,9 @@ import numpy as np
 
 from hzz.shared.histograms import Binning
 from hzz.shared.physics import first_four, four_lepton_mass, select_four_lepton_events
+from hzz.shared.releases.r2025 import WEIGHT_FACTORS
 
-__all__ = [
-    "DATA_BRANCHES_2025",
-    "MC_BRANCHES_2025",
-    "PT_THRESHOLDS",
-    "TREE_NAME_2025",
-    "WEIGHT_FACTORS_2025",
-    "mc_event_weights_2025",
-    "measure_2025",
-    "select_2025_events",
-    "signal_significance",
-]
-
-#: The TTree of the 2025 release.
-TREE_NAME_2025 = "analysis"
-
-#: What the cuts and the mass read.
-DATA_BRANCHES_2025: tuple[str, ...] = (
-    "lep_pt", "lep_eta", "lep_phi", "lep_e", "lep_charge", "lep_type",
-    "lep_isTrigMatched", "lep_isLooseID", "lep_isMediumID", "lep_isLooseIso", "trigE", "trigM",
-)  # fmt: skip
-
-#: The weight's factors, each taken as its absolute value, multiplied in the notebook's order.
-WEIGHT_FACTORS_2025: tuple[str, ...] = (
-    "filteff", "kfac", "xsec", "mcWeight",
-    "ScaleFactor_PILEUP", "ScaleFactor_ELE", "ScaleFactor_MUON", "ScaleFactor_LepTRIGGER",
-)  # fmt: skip
-
-#: What an MC chunk reads.
-MC_BRANCHES_2025: tuple[str, ...] = (*DATA_BRANCHES_2025, *WEIGHT_FACTORS_2025, "sum_of_weights")
+__all__ = ["PT_THRESHOLDS", "mc_event_weights", "measure", "select_events", "signal_significance"]
 
 #: Lowest pT (GeV, strictly above) of the leading, sub-leading and third lepton.
 PT_THRESHOLDS = (20, 15, 10)
@@ -55,11 +28,11 @@ PT_THRESHOLDS = (20, 15, 10)
 ELECTRON, MUON = 11, 13
 
 
-def select_2025_events(events: Any) -> np.ndarray:
+def select_events(events: Any) -> np.ndarray:
     """Which events pass the 2025 notebook's six cuts.
 
     Args:
-        events: a record array with the :data:`DATA_BRANCHES_2025` fields (four leptons each).
+        events: a record array with the :data:`~hzz.shared.releases.r2025.DATA_BRANCHES` fields (four leptons each).
 
     Returns:
         numpy.ndarray: a boolean mask, True for the events the notebook keeps.
@@ -77,33 +50,33 @@ def select_2025_events(events: Any) -> np.ndarray:
     return trigger & trigger_matched & hard_enough & identified & flavour_and_charge
 
 
-def mc_event_weights_2025(events: Any, lumi: float) -> np.ndarray:
+def mc_event_weights(events: Any, lumi: float) -> np.ndarray:
     """``lumi·1000 / sum_of_weights`` times the absolute value of every factor, in the notebook's order.
 
     Args:
-        events: a record array with :data:`WEIGHT_FACTORS_2025` and ``sum_of_weights``.
+        events: a record array with :data:`WEIGHT_FACTORS` and ``sum_of_weights``.
         lumi: integrated luminosity in fb⁻¹.
 
     Returns:
         numpy.ndarray: one weight per event, never negative.
     """
     weight = lumi * 1000 / ak.to_numpy(events["sum_of_weights"])
-    for factor in WEIGHT_FACTORS_2025:
+    for factor in WEIGHT_FACTORS:
         weight = weight * np.abs(ak.to_numpy(events[factor]))
     return weight
 
 
-def measure_2025(events: Any, *, sample: str, lumi: float, is_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def measure(events: Any, *, sample: str, lumi: float, is_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The selected events' m4ℓ in GeV and, for MC, their weights.
 
     Raises:
         ValueError: an event has fewer than four leptons.
     """
-    selected = np.flatnonzero(select_2025_events(events))
+    selected = np.flatnonzero(select_events(events))
     chosen = events[selected]
     # The release stores GeV, so no MeV → GeV step: the notebook takes .M as it comes.
     mass = four_lepton_mass(chosen.lep_pt, chosen.lep_eta, chosen.lep_phi, chosen.lep_e, unit=1.0)
-    return mass, None if is_data else mc_event_weights_2025(chosen, lumi)
+    return mass, None if is_data else mc_event_weights(chosen, lumi)
 
 
 def signal_significance(

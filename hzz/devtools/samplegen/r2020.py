@@ -10,15 +10,13 @@ broad spectrum for Z+jets and tt̄, a mixture for data). A per-sample fraction o
 wrong charge or flavour sum, so that the cuts remove about as much as in the real release.
 Everything is vectorised and written in batches: memory stays bounded at any size. The pieces
 that build and write events (:func:`draw_mass`, :func:`accepted_four_leptons`, :func:`decay`,
-:func:`jagged_leptons`, :func:`write_tree`, …) are public: :mod:`hzz.devtools.samplegen2025` writes the
+:func:`jagged_leptons`, :func:`write_tree`, …) are public: :mod:`hzz.devtools.samplegen.r2025` writes the
 2025 ``exactly4lep`` schema with them (``--profile 2025``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,10 +28,10 @@ import uproot
 from tqdm import tqdm
 
 from hzz.shared.analysis import use_fastest_zlib
-from hzz.shared.data_vars import Settings, all_sample_names, group_of
+from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ConfigError
 from hzz.shared.infofile import infos
-from hzz.shared.physics import TREE_NAME, WEIGHT_BRANCHES
+from hzz.shared.releases.r2020 import RELEASE, TREE_NAME, WEIGHT_BRANCHES
 
 __all__ = [
     "BATCH_SIZE",
@@ -53,7 +51,6 @@ __all__ = [
     "lepton_energy",
     "lepton_mass",
     "lepton_pairs",
-    "main",
     "write_tree",
 ]
 
@@ -176,10 +173,10 @@ def event_counts(
     if scale <= 0:
         raise ConfigError(f"scale is {scale!r}; expected a positive number")
     if samples is None:
-        samples = events.keys() if isinstance(events, Mapping) else all_sample_names()
+        samples = events.keys() if isinstance(events, Mapping) else RELEASE.samples
     counts = {}
     for sample in samples:
-        group_of(sample)  # refuses unknown names
+        RELEASE.group_of(sample)  # refuses unknown names
         if isinstance(events, Mapping) and sample in events:
             counts[sample] = int(events[sample])
         elif isinstance(events, int):
@@ -225,7 +222,7 @@ def write_tree(path: Path, tree_name: str, n: int, batch: Callable[[int, int], B
 
 def _batch(sample: str, n: int, first: int, rng: np.random.Generator) -> Batch:
     """The branches of ``n`` events, numbered from ``first``."""
-    is_data = group_of(sample).is_data
+    is_data = RELEASE.group_of(sample).is_data
     if is_data:
         sizes = rng.multinomial(n, list(DATA_MIXTURE.values()))
         parts = [_leptons(RECIPES[name], size, rng) for name, size in zip(DATA_MIXTURE, sizes, strict=True)]
@@ -432,46 +429,3 @@ def jagged_leptons(columns: Mapping[str, np.ndarray], count: np.ndarray) -> ak.A
     offsets = ak.index.Index64(np.concatenate([[0], np.cumsum(count)]))
     record = ak.contents.RecordArray([ak.contents.NumpyArray(columns[f][keep]) for f in fields], fields)
     return ak.Array(ak.contents.ListOffsetArray(offsets, record))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``hzz generate`` / ``python -m hzz.devtools.samplegen``: write a synthetic dataset, say where.
-
-    ``--profile 2025`` writes the 2025 ``exactly4lep`` schema instead (:mod:`hzz.devtools.samplegen2025`).
-
-    Returns:
-        int: 0 on success, 2 on a bad argument.
-    """
-    parser = argparse.ArgumentParser(prog="hzz generate", description="Write synthetic files of an analysis profile.")
-    parser.add_argument("--out", required=True, help="dataset folder (2020: gets Data/ and MC/; 2025: flat)")
-    parser.add_argument(
-        "--profile", choices=("2020", "2025"), default="2020", help="release schema to write (default 2020)"
-    )
-    parser.add_argument("--samples", help="comma-separated samples (default: all of the profile's)")
-    parser.add_argument("--events", type=int, help="entries per file (default: the profile's counts × --scale)")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the default counts (default 1)")
-    parser.add_argument("--seed", type=int, help="random seed (default: the profile's year)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    samples = [s.strip() for s in args.samples.split(",") if s.strip()] if args.samples else None
-    seed = int(args.profile) if args.seed is None else args.seed
-    try:
-        if args.profile == "2025":
-            from hzz.devtools.samplegen2025 import event_counts_2025, generate_dataset_2025  # imports this module
-
-            counts = event_counts_2025(samples, args.events, args.scale)
-            paths = generate_dataset_2025(args.out, events=counts, seed=seed, progress=not args.quiet)
-        else:
-            counts = event_counts(samples, args.events, args.scale)
-            paths = generate_dataset(args.out, events=counts, seed=seed, progress=not args.quiet)
-    except ConfigError as e:
-        print(f"hzz generate: error: {e}", file=sys.stderr)
-        return 2
-    for sample, path in paths.items():
-        print(f"{sample:>15}: {counts[sample]:>11,} events  {path}")
-    print(f"{sum(counts.values()):,} events in {len(paths)} files under {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

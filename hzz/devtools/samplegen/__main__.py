@@ -1,0 +1,3 @@
+from hzz.devtools.samplegen import main
+
+raise SystemExit(main())
