@@ -3,6 +3,9 @@ pipeline against a plain implementation of the 2025 notebook's loop."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,36 @@ def test_the_2020_profile_has_no_significance_and_its_own_binning() -> None:
     assert profile.significance_window is None
     assert profile.binning.bins == 34
     assert get_release("2025").tree == "analysis"
+
+
+def test_a_2025_run_with_a_broken_file_is_finished_by_the_documented_retry(dataset_2025: Path, tmp_path: Path) -> None:
+    # Given a 2025 dataset whose ZZ* file is unreadable, run as a user would (the command line)
+    samples = "data15_periodD,mc_700600.Sh_2212_llll"
+    llll = Path(Settings(profile="2025", dataset=str(dataset_2025)).file_location("mc_700600.Sh_2212_llll"))
+    kept = tmp_path / "kept.root"
+    llll.rename(kept)
+    common = ["--profile", "2025", "--dataset", str(dataset_2025), "--samples", samples, "--transport", "embedded"]
+    command = [sys.executable, "-m", "hzz", "run", *common, "--workers", "1", "--quiet"]
+    try:
+        first = subprocess.run([*command, "--output-dir", str(tmp_path / "out")], capture_output=True, text=True)
+    finally:
+        kept.rename(llll)
+    assert first.returncode == 1, first.stderr
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["tally"]["failed"] == 1
+
+    # When the file is back and the documented retry runs
+    again = subprocess.run(
+        [*command, "--output-dir", str(tmp_path / "out"), "--retry-failed"], capture_output=True, text=True
+    )
+
+    # Then it completes, and its results equal a clean run's on the same files
+    assert again.returncode == 0, again.stderr
+    clean = subprocess.run([*command, "--output-dir", str(tmp_path / "clean")], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    retried, reference = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("out", "clean"))
+    assert retried["state"] == "complete"
+    assert retried["profile"] == "2025"
+    assert retried["events"] == reference["events"]
+    for sample, values in reference["samples"].items():
+        assert retried["samples"][sample]["events_selected"] == values["events_selected"]
+        assert retried["samples"][sample]["sumw"] == pytest.approx(values["sumw"], rel=1e-12)
