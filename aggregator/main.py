@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         settings = Settings.from_env()
-        aggregator = Aggregator(settings.output_dir, refresh_seconds=settings.refresh_seconds)
+        aggregator = Aggregator(
+            settings.output_dir, refresh_seconds=settings.refresh_seconds, stall_seconds=settings.stall_seconds
+        )
         transport = connect(settings, stop=stop)
         if args.exit_when_complete:
             threading.Thread(target=lambda: (aggregator.finished.wait(), stop.set()), daemon=True).start()

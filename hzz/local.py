@@ -25,9 +25,10 @@ from hzz.shared.logs import configure_logging
 from hzz.shared.messaging import QueueNames, Transport
 from hzz.shared.messaging.embedded import EmbeddedTransport
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
-from hzz.shared.outputs import RESULTS_FILE, ensure_writable
+from hzz.shared.outputs import RESULTS_FILE, ensure_writable, run_folder
 from hzz.shared.processing import run_worker
 from hzz.shared.runs import load_run, publish_run, requeue_failed
+from hzz.shared.signing import Signer, new_key
 
 __all__ = ["choose_transport", "run_local"]
 
@@ -72,6 +73,7 @@ def run_local(
     progress: bool = True,
     worker_log_level: str = "WARNING",
     retry_failed: bool = False,
+    partial_plots: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on this machine and return the results document.
 
@@ -80,8 +82,9 @@ def run_local(
         transport: "auto", "rabbitmq" or "embedded".
         progress: show a progress bar (chunks, events/s).
         worker_log_level: log level of the worker processes.
-        retry_failed: instead of a new run, re-run the failed chunks of the run checkpointed in
-            the output folder and merge them into it (the aggregator resumes from the checkpoint).
+        retry_failed: instead of a new run, re-run the failed chunks of the newest run recorded in
+            the output folder and merge them into it (the aggregator resumes from its state).
+        partial_plots: draw the plot while the run goes (for a page that shows it), not only at the end.
 
     Raises:
         HZZError: bad settings, an unwritable output folder, an unreachable broker, or a worker
@@ -92,21 +95,34 @@ def run_local(
     if retry is not None:
         if not retry.failed:
             log.warning("run %s in %s has no failed chunk to retry", retry.run_id, output_dir)
-            return json.loads((output_dir / RESULTS_FILE).read_text())
+            return json.loads((run_folder(output_dir, retry.run_id) / RESULTS_FILE).read_text())
         settings = settings.replace(run_id=retry.run_id)
     settings = settings.with_new_run_id()
+    if not settings.signing_key:
+        settings = settings.replace(signing_key=new_key())  # this run's own: only its processes hold it
+    signer = Signer(settings.signing_key)
     kind = choose_transport(settings, transport)
-    names = QueueNames(settings.queue_prefix)
+    # Over a shared broker the run has queues of its own: another run's tasks and results never
+    # meet this one's (two runs at once on one broker both finish, neither touched).
+    names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
     context = multiprocessing.get_context("spawn")
     log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
 
     with ExitStack() as stack:
         if kind == "embedded":
-            shared_transport: Transport = EmbeddedTransport.start(names, stack.enter_context(context.Manager()))
+            manager = stack.enter_context(context.Manager())
+            shared_transport: Transport = EmbeddedTransport.start(names, manager, signer=signer)
         else:
-            shared_transport = RabbitMQTransport(settings.broker_url, names)
+            shared_transport = RabbitMQTransport(settings.broker_url, names, signer=signer)
+            stack.callback(_delete_queues, shared_transport)
 
-        aggregator = Aggregator(output_dir, refresh_seconds=settings.refresh_seconds, expected_run=settings.run_id)
+        aggregator = Aggregator(
+            output_dir,
+            refresh_seconds=settings.refresh_seconds,
+            expected_run=settings.run_id,
+            stall_seconds=settings.stall_seconds,
+            partial_plots=partial_plots,
+        )
         if retry is not None:
             aggregator.reopen(sorted(retry.failed))  # the run is pending again until they are in
         aggregator_stop = threading.Event()
@@ -144,7 +160,17 @@ def run_local(
         producer_transport.close()
         _follow(aggregator, total, workers, kind, start_worker, progress=progress)
 
-    return json.loads((output_dir / RESULTS_FILE).read_text())
+    return json.loads((run_folder(output_dir, settings.run_id) / RESULTS_FILE).read_text())
+
+
+def _delete_queues(transport: Transport) -> None:
+    cleanup = _clone(transport)
+    try:
+        cleanup.delete_queues()  # type: ignore[attr-defined]
+    except Exception as e:  # the run's result is in; a queue left behind is only untidy
+        log.warning("could not delete the run's queues: %s", e)
+    finally:
+        cleanup.close()
 
 
 def _follow(

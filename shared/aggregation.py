@@ -1,220 +1,415 @@
-"""The aggregator: merge results into the output folder, each chunk once.
+"""The aggregator: merge results into the output folder, each chunk once, runs side by side.
 
-``python -m hzz.aggregator`` runs it as a service; the one-machine run (:mod:`hzz.local`) on a thread.
+``python -m hzz.aggregator`` runs it as a service; the one-machine run (:mod:`hzz.local`) on a
+thread. Results arrive in batches (:meth:`Transport.consume_batches`): a batch is checked and
+merged in memory, recorded in one transaction per run it touched (:mod:`hzz.shared.runstore`),
+and only then acknowledged, so a kill at any moment loses nothing and counts nothing twice. A
+write that fails keeps the batch unacknowledged; it is delivered again.
 
-The tally is checkpointed in the output folder after every message and before its
-acknowledgement, so a restarted aggregator resumes where it stopped; results that arrive while
-it is down wait in the durable queue. A checkpoint that cannot be written keeps the message
-unacknowledged and is tried again. While a run is in progress the plot and results.json are
-refreshed every ``HZZ_REFRESH_SECONDS``; when the last chunk is in they are written at once.
+Any number of runs are kept at once, keyed by run id, each in its own folder
+``runs/<run_id>/``; a manifest starts a new run and never touches another. Drawing is off the
+acknowledgement path: a :class:`Renderer` thread writes each run's results.json and plot from a
+snapshot every ``HZZ_REFRESH_SECONDS`` and once when the run completes, and mirrors the newest
+run at the top of the output folder (``results.json``, ``hzz_m4l.png``, ``hzz_m4l.svg``).
 
-A :class:`~shared.messages.RequeueNotice` of the current run
-(``hzz requeue-failed``): its chunks, failed so far, become pending again until their new
-results arrive.
+A :class:`~hzz.shared.messages.RequeueNotice` (``hzz requeue-failed``) makes failed chunks pending
+again until their new results arrive. A run whose pending chunks see no progress for
+``HZZ_STALL_SECONDS`` is reported as stalled (results.json and the page) instead of waited for.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hzz.shared.checkpoint import load_checkpoint, save_checkpoint
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import CheckpointError, DecodeError, RetryLater
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, RequeueNotice, RunManifest, decode_message
-from hzz.shared.messaging import Outgoing, Transport
-from hzz.shared.outputs import ensure_writable
-from hzz.shared.report import write_outputs
+from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter_logged
+from hzz.shared.outputs import CHECKPOINT_FILE, PLOT_FILES, RESULTS_FILE, ensure_writable, run_folder, write_atomic
+from hzz.shared.runstore import RunStore, find_runs
 
-__all__ = ["Aggregator", "run_aggregator"]
+__all__ = ["MAX_RESULT_BYTES", "Aggregator", "Renderer", "run_aggregator"]
 
 log = logging.getLogger(__name__)
 
+#: Largest message the aggregator reads: a result is about 1.5 KB and a manifest ~150 bytes a
+#: file; anything far larger is refused before it is parsed.
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Run:
+    """A run the aggregator keeps: its tally in memory and its database."""
+
+    tally: RunTally
+    store: RunStore
+    #: Chunks and samples merged since the last commit.
+    chunks: list[str] = field(default_factory=list)
+    samples: set[str] = field(default_factory=set)
+
 
 class Aggregator:
-    """Holds the current run's tally and keeps the output folder in step with it.
+    """Merges batches of results into the runs of one output folder.
 
     Args:
-        output_dir: where the checkpoint, plot and results.json go.
+        output_dir: where the runs' folders and the mirrored newest run go.
         refresh_seconds: how often a running run's outputs are rewritten.
-        expected_run: accept only this run's manifest (the one-machine run); None accepts any.
+        expected_run: serve only this run (the one-machine run); None serves any.
+        stall_seconds: pending chunks without progress for this long make a run "stalled".
+        partial_plots: draw the plot while a run is in progress (else only results.json until
+            the run completes; a plot nobody looks at is time taken from the workers).
 
     Raises:
         ConfigError: the output folder is not writable.
     """
 
-    def __init__(self, output_dir: str | Path, *, refresh_seconds: float, expected_run: str | None = None):
+    def __init__(
+        self,
+        output_dir: str | Path,
+        *,
+        refresh_seconds: float,
+        expected_run: str | None = None,
+        stall_seconds: float = 600.0,
+        partial_plots: bool = True,
+    ) -> None:
         self.output_dir = ensure_writable(output_dir)
-        self.refresh_seconds = refresh_seconds
         self.expected_run = expected_run
+        self.stall_seconds = stall_seconds
+        #: Set once the run this aggregator waits for (the expected one, else the newest) is
+        #: complete or stalled and its outputs are written.
         self.finished = threading.Event()
-        self._lock = threading.Lock()
-        self._unsaved = False  # checkpoint older than the tally
-        self._version = 0  # bumped by every saved change of the tally
-        self._written = -1  # the version the outputs on disk show
-        self._write_lock = threading.Lock()  # one writer at a time, and never an older version last
-        self.tally: RunTally | None = _resume(self.output_dir)
-        if self.tally is not None and expected_run is not None and self.tally.run_id != expected_run:
-            self.tally = None
-        self._previous_runs: set[str] = set()
-        if self.tally is not None:
-            log.info("resuming run %s from the checkpoint: %s", self.tally.run_id, self.tally.tally())
-            if self.tally.complete:
-                self.finished.set()
+        self.runs: dict[str, Run] = {}
+        self.newest: str | None = None
+        self._lock = threading.RLock()
+        self.renderer = Renderer(self, refresh_seconds=refresh_seconds, partial_plots=partial_plots)
+        _refuse_old_checkpoint(self.output_dir)
+        first = expected_run or (find_runs(self.output_dir) or [None])[-1]
+        if first is not None:
+            run = self._run(first, create=False)
+            if run is not None:
+                self.newest = first
+                log.info("resuming run %s: %s", first, run.tally.tally())
+                self.renderer.request(first)
 
-    def handle(self, body: bytes) -> list[Outgoing]:
-        """Take one message off the results queue.
+    # --- the batch path: check, merge, record, then (the transport) acknowledge ----------------
+
+    def handle_batch(self, bodies: list[bytes], names: QueueNames) -> list[Outgoing]:
+        """Take a batch off the results queue; what cannot be merged comes back as dead letters.
 
         Raises:
-            DecodeError: not a manifest or result of a known run (the transport dead-letters it).
-            RetryLater: the checkpoint could not be written (the message is kept and tried again).
+            RetryLater: the batch could not be recorded (the transport keeps it and tries again).
         """
-        message = decode_message(body)
+        outgoing: list[Outgoing] = []
         with self._lock:
-            if isinstance(message, RunManifest):
-                force = self._start(message)
-            elif isinstance(message, ChunkResult):
-                force = self._merge(message)
-            elif isinstance(message, RequeueNotice):
-                force = self._requeue(message)
-            else:
-                msg = f"a {message.kind!r} message does not belong on the results queue"
-                raise DecodeError(msg)
-            self._persist(force_outputs=force)
-            if self.tally is not None and self.tally.complete:
-                self.finished.set()  # only once the checkpoint holds it
+            touched: dict[str, Run] = {}
+            for body in bodies:
+                try:
+                    run = self._apply(body)
+                except (DecodeError, CheckpointError) as e:
+                    outgoing.append(dead_letter_logged(names.results, body, f"{type(e).__name__}: {e}", names.dead))
+                    continue
+                if run is not None:
+                    touched[run.tally.run_id] = run
+            self._commit(touched)
+        for run_id, run in touched.items():
+            self.renderer.request(run_id, final=run.tally.complete)
+        return outgoing
+
+    def handle(self, body: bytes) -> list[Outgoing]:
+        """One message (the single-delivery contract): merged and recorded, or raises.
+
+        Raises:
+            DecodeError: not a manifest, result or notice of a run this aggregator can take.
+            RetryLater: it could not be recorded.
+        """
+        with self._lock:
+            run = self._apply(body)
+            touched = {} if run is None else {run.tally.run_id: run}
+            self._commit(touched)
+        for run_id, touched_run in touched.items():
+            self.renderer.request(run_id, final=touched_run.tally.complete)
         return []
 
-    def reopen(self, chunk_ids: list[str]) -> list[str]:
-        """Make failed chunks of the current run pending again (they were requeued).
-
-        Returns:
-            list[str]: the chunks reopened (failed ones the run knows).
-        """
-        with self._lock:
-            reopened = self._reopen(chunk_ids)
-            self._persist(force_outputs=bool(reopened))
-        return reopened
-
-    def _reopen(self, chunk_ids: list[str]) -> list[str]:
-        assert self.tally is not None
-        reopened = [c for c in chunk_ids if self.tally.failed.pop(c, None) is not None]
-        if reopened:
-            self.tally.finished = None
-            self.finished.clear()
-            self._unsaved = True
-            log.info("run %s: %d failed chunks requeued: %s", self.tally.run_id, len(reopened), reopened)
-        return reopened
-
-    def _requeue(self, notice: RequeueNotice) -> bool:
-        if self.tally is None or self.tally.run_id != notice.run_id:
-            log.warning("ignoring a requeue notice for run %s: the current run is another", notice.run_id)
-            return False
-        return bool(self._reopen(notice.chunk_ids))
-
-    def _start(self, manifest: RunManifest) -> bool:
-        if self.tally is not None and self.tally.run_id == manifest.run_id:
-            return False  # the producer published again (a retried Job): same run
-        if self.expected_run is not None and manifest.run_id != self.expected_run:
-            log.info("ignoring the manifest of run %s (waiting for %s)", manifest.run_id, self.expected_run)
-            return False
-        if self.tally is not None:
-            self._previous_runs.add(self.tally.run_id)
-        self.tally = RunTally(manifest)
-        self._unsaved = True
-        self.finished.clear()
-        log.info("run %s started: %d chunks", manifest.run_id, len(self.tally.chunk_samples))
-        return True
-
-    def _merge(self, result: ChunkResult) -> bool:
-        if self.tally is None or result.run_id != self.tally.run_id:
-            if result.run_id in self._previous_runs:
-                log.info("dropping a late result of the earlier run %s (chunk %s)", result.run_id, result.chunk_id)
-                return False
-            msg = f"result of chunk {result.chunk_id} belongs to unknown run {result.run_id!r}"
+    def _apply(self, body: bytes) -> Run | None:
+        if len(body) > MAX_RESULT_BYTES:
+            msg = f"a message of {len(body):,} bytes is larger than any result or manifest ({MAX_RESULT_BYTES:,})"
             raise DecodeError(msg)
-        if not self.tally.add(result):
-            log.info("%s: duplicate result, already counted", result.chunk_id)
-            return False
-        self._unsaved = True
-        if self.tally.complete:
-            log.info("run %s complete: %s", self.tally.run_id, self.tally.tally())
-        return self.tally.complete
+        message = decode_message(body)
+        if isinstance(message, RunManifest):
+            return self._start(message)
+        if isinstance(message, ChunkResult):
+            run = self._known(message.run_id, f"result of chunk {message.chunk_id}")
+            return run if run.tally.add(message) and _remember(run, message) else None
+        if isinstance(message, RequeueNotice):
+            run = self._known(message.run_id, "requeue notice")
+            self._reopen(run, message.chunk_ids)
+            return None
+        msg = f"a {message.kind!r} message does not belong on the results queue"
+        raise DecodeError(msg)
 
-    def _persist(self, *, force_outputs: bool) -> None:
-        # Runs before the message is acknowledged: what was acknowledged is in the checkpoint.
-        if self.tally is None:
-            return
-        if self._unsaved:
+    def _start(self, manifest: RunManifest) -> Run | None:
+        if self.expected_run is not None and manifest.run_id != self.expected_run:
+            msg = f"manifest of run {manifest.run_id!r}: this aggregator serves run {self.expected_run!r} only"
+            raise DecodeError(msg)
+        if self._run(manifest.run_id, create=False) is not None:
+            log.info("run %s: its manifest again (a retried producer); nothing changes", manifest.run_id)
+            return None
+        try:
+            tally = RunTally(manifest)
+        except ValueError as e:  # an unknown release
+            raise DecodeError(f"manifest of run {manifest.run_id!r}: {e}") from e
+        run = Run(tally, RunStore(self.output_dir, manifest.run_id))
+        try:
+            run.store.start(tally)
+        except (sqlite3.Error, OSError) as e:
+            run.store.close()
+            raise RetryLater(f"cannot record run {manifest.run_id} in {run.store.path} ({e})") from e
+        self.runs[manifest.run_id] = run
+        self.newest = manifest.run_id
+        self.finished.clear()
+        log.info("run %s started: %d chunks of %d files", manifest.run_id, len(tally.chunks), len(manifest.files))
+        self.renderer.request(manifest.run_id)
+        return None
+
+    def _known(self, run_id: str, what: str) -> Run:
+        run = self._run(run_id, create=False)
+        if run is None or (self.expected_run is not None and run_id != self.expected_run):
+            msg = f"{what} belongs to unknown run {run_id!r}"
+            raise DecodeError(msg)
+        return run
+
+    def _run(self, run_id: str, *, create: bool) -> Run | None:
+        run = self.runs.get(run_id)
+        if run is not None or create:
+            return run
+        if run_id not in find_runs(self.output_dir):
+            return None
+        store = RunStore(self.output_dir, run_id)
+        try:
+            tally = store.load()
+        except CheckpointError:
+            store.close()
+            raise
+        run = self.runs[run_id] = Run(tally, store)
+        return run
+
+    def _commit(self, touched: dict[str, Run]) -> None:
+        # Before the batch is acknowledged: what was acknowledged is on disk.
+        for run_id, run in touched.items():
             try:
-                save_checkpoint(self.output_dir, self.tally)
-            except OSError as e:
-                msg = f"cannot write the checkpoint in {self.output_dir} ({e})"
+                run.store.save(run.tally, run.chunks, run.samples)
+            except (sqlite3.Error, OSError) as e:
+                # Memory is ahead of the disk now: forget these runs (they are read back from disk
+                # on their next message) and have the whole batch delivered again.
+                for forgotten in touched.values():
+                    forgotten.store.close()
+                    self.runs.pop(forgotten.tally.run_id, None)
+                msg = f"cannot record run {run_id} in {run.store.path} ({e})"
                 raise RetryLater(msg) from e
-            self._unsaved = False
-            self._version += 1
-        if force_outputs:
-            self._write_outputs(self.tally, self._version)
+            run.chunks, run.samples = [], set()
+            if run.tally.complete:
+                log.info("run %s complete: %s", run_id, run.tally.tally())
 
-    def _write_outputs(self, tally: RunTally, version: int) -> None:
-        with self._write_lock:
-            if version <= self._written:
-                return
-            try:
-                write_outputs(self.output_dir, tally)
-            except Exception:
-                # The checkpoint holds the merged result already; the refresher tries again.
-                log.exception("writing the plot and results.json into %s failed", self.output_dir)
-                return
-            self._written = version
-
-    def refresh(self) -> None:
-        """Rewrite the outputs if anything changed since they were last written."""
+    def reopen(self, chunk_ids: list[str]) -> list[str]:
+        """Make failed chunks of the expected (else newest) run pending again; returns those reopened."""
         with self._lock:
-            if self.tally is None or self._version <= self._written:
-                return
-            # Drawing takes a while: draw a copy, so that merging goes on meanwhile.
-            tally = RunTally.from_checkpoint(self.tally.to_checkpoint())
-            version = self._version
-        self._write_outputs(tally, version)
+            run_id = self.expected_run or self.newest
+            run = None if run_id is None else self._run(run_id, create=False)
+            if run is None:
+                return []
+            return self._reopen(run, chunk_ids)
 
-    def refresh_until(self, stop: threading.Event) -> None:
-        """Refresh every ``refresh_seconds`` until ``stop`` is set (run it on a thread)."""
-        while not stop.wait(self.refresh_seconds):
+    def _reopen(self, run: Run, chunk_ids: list[str]) -> list[str]:
+        reopened = run.tally.reopen(chunk_ids)
+        if reopened:
             try:
-                self.refresh()
-            except Exception:  # a failed refresh must not end the refresher; the next one retries
-                log.exception("refreshing the outputs failed")
+                run.store.reopen(reopened)
+            except (sqlite3.Error, OSError) as e:
+                self.runs.pop(run.tally.run_id, None)
+                raise RetryLater(f"cannot record the requeue in {run.store.path} ({e})") from e
+            if run.tally.run_id == self.waited_for():
+                self.finished.clear()
+            log.info("run %s: %d failed chunks requeued", run.tally.run_id, len(reopened))
+            self.renderer.request(run.tally.run_id)
+        return reopened
+
+    # --- what readers see ---------------------------------------------------------------------
+
+    def waited_for(self) -> str | None:
+        """The run whose end sets :attr:`finished`: the expected one, else the newest."""
+        return self.expected_run or self.newest
+
+    def snapshot_of(self, run_id: str) -> RunTally | None:
+        """A copy of a run's tally to draw from while merging goes on."""
+        with self._lock:
+            run = self.runs.get(run_id)
+            return None if run is None else run.tally.snapshot()
 
     def snapshot(self) -> dict[str, Any]:
-        """The tally and event count, for a progress display."""
+        """The waited-for run's tally and event count, for a progress display."""
         with self._lock:
-            if self.tally is None:
-                return {"total": 0, "done": 0, "failed": 0, "pending": 0, "events_read": 0}
-            events = sum(s.events_read for s in self.tally.samples.values())
-            return {**self.tally.tally(), "events_read": events}
+            run_id = self.waited_for()
+            run = None if run_id is None else self.runs.get(run_id)
+            if run is None:
+                return {"total": 0, "done": 0, "failed": 0, "pending": 0, "events_read": 0, "stalled": False}
+            stalled = run.tally.stalled(self.stall_seconds)
+            return {**run.tally.tally(), "events_read": run.tally.events_read(), "stalled": stalled}
+
+    def close(self) -> None:
+        with self._lock:
+            for run in self.runs.values():
+                run.store.close()
+            self.runs.clear()
 
 
-def _resume(folder: Path) -> RunTally | None:
-    try:
-        return load_checkpoint(folder)
-    except CheckpointError as e:
-        # A damaged checkpoint must not stop the service: the durable queue still holds every
-        # unacknowledged result, and acknowledged ones are re-sent by a re-run.
-        damaged = Path(e.path).with_suffix(f".damaged-{int(time.time())}")
-        Path(e.path).rename(damaged)
-        log.error("%s; moved it to %s and starting empty", e, damaged.name)
-        return None
+def _remember(run: Run, result: ChunkResult) -> bool:
+    run.chunks.append(result.chunk_id)
+    run.samples.add(result.sample)
+    return True
+
+
+def _refuse_old_checkpoint(folder: Path) -> None:
+    old = folder / CHECKPOINT_FILE
+    if old.exists():
+        aside = old.with_name(f".checkpoint.previous-format-{int(time.time())}.json")
+        old.rename(aside)
+        log.error(
+            "%s is a checkpoint of the previous format, which this version does not resume; kept as %s. "
+            "Finish that run with the version that wrote it, or re-run it.",
+            old,
+            aside.name,
+        )
+
+
+class Renderer:
+    """Writes runs' results.json and plots from snapshots, on its own thread.
+
+    results.json (cheap) is rewritten at every refresh of a changed run; the plot (costly) when
+    the run completes, and while it runs only if ``partial_plots``, at most once per refresh and
+    never more often than four times the last drawing took (so drawing takes at most a fifth of
+    a core). The newest run is mirrored at the top of the output folder.
+    """
+
+    def __init__(self, aggregator: Aggregator, *, refresh_seconds: float, partial_plots: bool) -> None:
+        self.aggregator = aggregator
+        self.refresh_seconds = refresh_seconds
+        self.partial_plots = partial_plots
+        self._wake = threading.Condition()
+        self._dirty: dict[str, bool] = {}  # run id → final
+        self._drawn_at: dict[str, float] = {}
+        self._draw_seconds = 0.0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def request(self, run_id: str, *, final: bool = False) -> None:
+        """Ask for a run's outputs to be written (at once when ``final``, else at the next refresh)."""
+        with self._wake:
+            self._dirty[run_id] = self._dirty.get(run_id, False) or final
+            if final:
+                self._wake.notify()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="renderer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is still due, then end the thread."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        self.render_due(force=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._wake:
+                if not any(self._dirty.values()):
+                    self._wake.wait(self.refresh_seconds)
+            try:
+                self.render_due()
+            except Exception:  # a failed write must not end the renderer; the next refresh retries
+                log.exception("writing the outputs failed")
+                self._stop.wait(self.refresh_seconds)
+
+    def render_due(self, *, force: bool = False) -> None:
+        """Write every run that asked to be written (and check the running ones for stalls)."""
+        aggregator = self.aggregator
+        with self._wake:
+            due, self._dirty = self._dirty, {}
+        with aggregator._lock:
+            for run_id, run in aggregator.runs.items():
+                if run_id not in due and run.tally.stalled(aggregator.stall_seconds):
+                    due[run_id] = True
+        for run_id, final in due.items():
+            tally = aggregator.snapshot_of(run_id)
+            if tally is None:
+                continue
+            stalled = tally.stalled(aggregator.stall_seconds)
+            self._write(tally, draw=final or tally.complete or stalled or force or self._partial_due(run_id))
+            if run_id == aggregator.waited_for() and (tally.complete or stalled):
+                aggregator.finished.set()
+
+    def _partial_due(self, run_id: str) -> bool:
+        if not self.partial_plots:
+            return False
+        pause = max(self.refresh_seconds, 4 * self._draw_seconds)
+        return time.monotonic() - self._drawn_at.get(run_id, 0.0) >= pause
+
+    def _write(self, tally: RunTally, *, draw: bool) -> None:
+        from hzz.shared.report import write_outputs  # matplotlib only in the thread that draws
+
+        aggregator = self.aggregator
+        folder = aggregator.output_dir
+        run_dir = run_folder(folder, tally.run_id)
+        started = time.monotonic()
+        write_outputs(run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds)
+        if draw:
+            self._drawn_at[tally.run_id] = time.monotonic()
+            self._draw_seconds = time.monotonic() - started
+        if tally.run_id == aggregator.newest:
+            _mirror(run_dir, folder, [*PLOT_FILES.values(), RESULTS_FILE])
+
+
+def _mirror(run_dir: Path, folder: Path, names: Iterable[str]) -> None:
+    # Each file replaced atomically; results.json last, so that it never links a plot not there yet.
+    for name in names:
+        source = run_dir / name
+        if source.exists():
+            write_atomic(folder / name, source.read_bytes())
 
 
 def run_aggregator(settings: Settings, transport: Transport, stop: threading.Event, aggregator: Aggregator) -> None:
-    """Consume results until ``stop`` is set, refreshing the outputs on a side thread."""
-    refresher = threading.Thread(target=aggregator.refresh_until, args=(stop,), name="refresh", daemon=True)
-    refresher.start()
-    transport.consume(transport.names.results, aggregator.handle, stop=stop)
-    aggregator.refresh()
-    transport.close()
+    """Consume results in batches until ``stop`` is set, the renderer drawing on its own thread."""
+    aggregator.renderer.start()
+    started = time.monotonic()
+    try:
+        transport.consume_batches(
+            transport.names.results, lambda bodies: aggregator.handle_batch(bodies, transport.names), stop=stop
+        )
+    finally:
+        aggregator.renderer.stop()
+        _report_latency(transport, time.monotonic() - started)
+        transport.close()
+        aggregator.close()
+
+
+def _report_latency(transport: Transport, seconds: float) -> None:
+    latencies = sorted(getattr(transport, "ack_latencies", []))
+    if latencies:
+        p50, p99 = latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        log.info(
+            "acknowledged %d messages in %.1f s; publish → acknowledgement p50 %.3f s, p99 %.3f s",
+            len(latencies),
+            seconds,
+            p50,
+            p99,
+        )

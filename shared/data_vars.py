@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hzz.shared.errors import ConfigError
+from hzz.shared.outputs import RUN_ID_PATTERN
 from hzz.shared.releases import RELEASES, Release, get_release
 
 __all__ = ["PROFILE_NAMES", "Settings", "env_name", "settings_table"]
@@ -73,6 +74,15 @@ class Settings:
         3.0, "How often the aggregator rewrites the partial plot and results.json during a run."
     )
     run_id: str = _setting("", "Identifier of the run; empty: the producer makes a new one.")
+    signing_key: str = _setting(
+        "",
+        "Secret shared by every service that signs each message (HMAC-SHA256); unsigned or wrongly signed "
+        "messages are refused. hzz run makes one per run when empty; deploy.sh keeps one in a Secret.",
+    )
+    stall_seconds: float = _setting(
+        600.0,
+        "A run whose pending chunks see no progress for this long is reported as stalled instead of waited for.",
+    )
 
     def __post_init__(self) -> None:
         if self.profile in RELEASES:
@@ -134,6 +144,10 @@ class Settings:
             _refuse("lumi", self.lumi, "a positive luminosity in fb⁻¹")
         if self.refresh_seconds <= 0:
             _refuse("refresh_seconds", self.refresh_seconds, "a positive number of seconds")
+        if not self.stall_seconds > 0:
+            _refuse("stall_seconds", self.stall_seconds, "a positive number of seconds")
+        if self.run_id and not RUN_ID_PATTERN.fullmatch(self.run_id):
+            _refuse("run_id", self.run_id, "1–64 letters, digits, '.', '_' or '-' (it names a folder)")
         if not self.queue_prefix:
             _refuse("queue_prefix", self.queue_prefix, "a non-empty queue name prefix")
 
@@ -156,6 +170,8 @@ class Settings:
         """The settings as JSON-ready values, the broker password masked."""
         values = dataclasses.asdict(self)
         values["samples"] = list(self.samples)
+        if self.signing_key:
+            values["signing_key"] = "***"
         parsed = urlparse(self.broker_url)
         if parsed.password:
             values["broker_url"] = self.broker_url.replace(f":{parsed.password}@", ":***@")

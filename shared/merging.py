@@ -1,127 +1,229 @@
-"""Merging chunk results into a run's totals, each chunk counted exactly once.
+"""Merging chunk results into a run's totals, each chunk counted exactly once, lies refused.
 
-A :class:`RunTally` knows the run's chunks from its manifest and keeps, per chunk id, whether it
-is done or failed. A result for a chunk already done changes nothing, so redelivered or
-duplicated messages are harmless; a success for a chunk that had failed (after a re-run)
-replaces the failure. The tally converts to and from a JSON checkpoint, so the aggregator can
-stop at any moment and resume.
+A :class:`RunTally` knows the run's chunks from its manifest (their samples and entry counts)
+and keeps, per chunk id, whether it is done or failed. Every result is checked at the door
+(:meth:`RunTally.check`): it must belong to a chunk of the run, have read exactly that chunk's
+entries, select no more than it read, carry finite sums of the run's binning and plausible size.
+A result that fails a check is refused with the reason (the aggregator dead-letters it) and the
+real result is still counted when it comes. A result for a chunk already done changes nothing,
+so redelivered or duplicated messages are harmless; a success for a chunk that had failed (after
+a re-run) replaces the failure.
+
+Sums are plain float64 arrays (Σw and Σw² per bin): merging one result is two vector additions.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import hist
+import numpy as np
 
 from hzz.shared.errors import DecodeError
-from hzz.shared.histograms import (
-    Binning,
-    empty_histogram,
-    histogram_from_json,
-    histogram_to_json,
-)
+from hzz.shared.histograms import Binning, histogram_from_json
 from hzz.shared.messages import ChunkResult, RunManifest
 from hzz.shared.releases import get_release
 
-__all__ = ["RunTally", "SampleTally"]
+__all__ = ["MAX_EVENT_WEIGHT", "RejectedResult", "RunTally", "SampleTally"]
+
+#: No event of any release weighs more than this (the largest real ones are about 10²): a result
+#: whose sums need heavier events is a lie, and refusing it keeps every total far from overflow.
+MAX_EVENT_WEIGHT = 1e6
+#: Longest error text a failed result may carry.
+MAX_ERROR_LENGTH = 4000
+
+
+class RejectedResult(DecodeError):
+    """A well-formed result that cannot be true of its chunk (the reason says which check failed)."""
 
 
 @dataclass
 class SampleTally:
-    """One sample's merged histogram and counts."""
+    """One sample's merged sums and counts."""
 
-    histogram: hist.Hist = field(default_factory=empty_histogram)
+    bins: int
+    sumw: np.ndarray = field(init=False)
+    sumw2: np.ndarray = field(init=False)
     events_read: int = 0
     events_selected: int = 0
     sumw_total: float = 0.0
+    chunks_done: int = 0
+    chunks_failed: int = 0
 
-    def add(self, result: ChunkResult, binning: Binning) -> None:
-        self.histogram += histogram_from_json({"sumw": result.sumw, "sumw2": result.sumw2}, binning)
+    def __post_init__(self) -> None:
+        self.sumw = np.zeros(self.bins)
+        self.sumw2 = np.zeros(self.bins)
+
+    def add(self, result: ChunkResult) -> None:
+        self.sumw += result.sumw
+        self.sumw2 += result.sumw2
         self.events_read += result.events_read
         self.events_selected += result.events_selected
         self.sumw_total += result.sumw_total
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "events_read": self.events_read,
-            "events_selected": self.events_selected,
-            "sumw_total": self.sumw_total,
-            **histogram_to_json(self.histogram),
-        }
+    def histogram(self, binning: Binning) -> hist.Hist:
+        """The sums as a ``hist.Hist`` with Weight storage."""
+        return histogram_from_json({"sumw": self.sumw, "sumw2": self.sumw2}, binning)
 
-    @classmethod
-    def from_json(cls, value: dict[str, Any], binning: Binning) -> SampleTally:
-        return cls(
-            histogram_from_json(value, binning),
-            value["events_read"],
-            value["events_selected"],
-            value["sumw_total"],
-        )
+    def copy(self) -> SampleTally:
+        twin = SampleTally(self.bins, self.events_read, self.events_selected, self.sumw_total)
+        twin.sumw, twin.sumw2 = self.sumw.copy(), self.sumw2.copy()
+        twin.chunks_done, twin.chunks_failed = self.chunks_done, self.chunks_failed
+        return twin
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """What the manifest says of one chunk: its sample and, when known, how many entries it holds."""
+
+    sample: str
+    entries: int | None
 
 
 class RunTally:
-    """The merged state of one run."""
+    """The merged state of one run.
 
-    def __init__(self, manifest: RunManifest, *, binning: Binning | None = None, started: float | None = None):
+    Args:
+        manifest: the run's manifest.
+        started: when the run started (Unix seconds; default now).
+
+    Raises:
+        ConfigError: the manifest names an unknown release.
+    """
+
+    def __init__(self, manifest: RunManifest, *, started: float | None = None) -> None:
         self.manifest = manifest
         self.release = get_release(manifest.profile)
-        self.binning = self.release.binning if binning is None else binning
+        self.binning = self.release.binning
         self.started = time.time() if started is None else started
         self.finished: float | None = None
-        self.chunk_samples = {task.chunk_id: task.sample for task in manifest.tasks()}
+        #: When a chunk last finished (or the run started): what "stalled" is measured from.
+        self.last_progress = self.started
+        self.chunks: dict[str, ChunkSpec] = {}
+        for task in manifest.tasks():
+            entries = None if task.entry_stop is None else task.entry_stop - task.entry_start
+            self.chunks[task.chunk_id] = ChunkSpec(task.sample, entries)
         self.done: set[str] = set()
         self.failed: dict[str, dict[str, Any]] = {}
         self.samples = {
-            sample: SampleTally(empty_histogram(self.binning)) for sample in dict.fromkeys(self.chunk_samples.values())
+            sample: SampleTally(self.binning.bins) for sample in dict.fromkeys(c.sample for c in self.chunks.values())
         }
+        self._binning_json = self.binning.to_json()
 
     @property
     def run_id(self) -> str:
         return self.manifest.run_id
 
     @property
-    def complete(self) -> bool:
-        return len(self.done) + len(self.failed) == len(self.chunk_samples)
+    def chunk_samples(self) -> dict[str, str]:
+        """Each chunk's sample, by chunk id."""
+        return {chunk_id: spec.sample for chunk_id, spec in self.chunks.items()}
 
-    def add(self, result: ChunkResult) -> bool:
-        """Merge one result; True if it changed the tally, False for a duplicate.
+    @property
+    def complete(self) -> bool:
+        return len(self.done) + len(self.failed) == len(self.chunks)
+
+    @property
+    def pending(self) -> list[str]:
+        """The chunks neither done nor failed, in the manifest's order."""
+        return [c for c in self.chunks if c not in self.done and c not in self.failed]
+
+    def stalled(self, stall_seconds: float, *, now: float | None = None) -> bool:
+        """True when chunks are pending and none has finished for ``stall_seconds``."""
+        now = time.time() if now is None else now
+        return not self.complete and now - self.last_progress > stall_seconds
+
+    def check(self, result: ChunkResult) -> None:
+        """Refuse a result that cannot be true of its chunk.
 
         Raises:
-            DecodeError: the result belongs to another run, names a chunk the manifest lacks, or
-                has another binning.
+            RejectedResult: names the chunk and the check it failed.
         """
+        spec = self.chunks.get(result.chunk_id)
+        where = f"result of chunk {result.chunk_id!r} of run {self.run_id}"
         if result.run_id != self.run_id:
-            msg = f"result of chunk {result.chunk_id} is for run {result.run_id!r}, not {self.run_id!r}"
-            raise DecodeError(msg)
-        if self.chunk_samples.get(result.chunk_id) != result.sample:
-            msg = f"run {self.run_id} has no chunk {result.chunk_id!r} of sample {result.sample!r}"
-            raise DecodeError(msg)
-        if result.chunk_id in self.done:
-            return False
+            _reject(f"{where} names run {result.run_id!r}")
+        if spec is None:
+            _reject(f"{where}: the run has no such chunk")
+        if spec.sample != result.sample:
+            _reject(f"{where} says sample {result.sample!r}; the chunk is of {spec.sample!r}")
         if result.failed:
-            if result.chunk_id in self.failed:
-                return False
-            self.failed[result.chunk_id] = {
-                "chunk_id": result.chunk_id,
+            if not result.error or len(result.error) > MAX_ERROR_LENGTH:
+                _reject(f"{where}: a failure must say why in 1–{MAX_ERROR_LENGTH} characters")
+            return
+        if spec.entries is not None and result.events_read != spec.entries:
+            _reject(f"{where} read {result.events_read} events; the chunk holds {spec.entries}")
+        if not 0 <= result.events_selected <= result.events_read:
+            _reject(f"{where} selected {result.events_selected} of {result.events_read} events")
+        if result.binning != self._binning_json:
+            _reject(f"{where} has binning {result.binning}; the run's is {self._binning_json}")
+        bins = self.binning.bins
+        if len(result.sumw) != bins or len(result.sumw2) != bins:
+            _reject(f"{where} has {len(result.sumw)} and {len(result.sumw2)} sums; expected {bins} each")
+        values = [result.sumw_total, *result.sumw, *result.sumw2]
+        if not all(math.isfinite(v) for v in values):
+            _reject(f"{where} carries a sum that is not finite (NaN or infinity)")
+        selected = result.events_selected
+        if any(v < 0 for v in result.sumw2):
+            _reject(f"{where} has a negative Σw²")
+        if abs(result.sumw_total) > MAX_EVENT_WEIGHT * selected or any(
+            abs(w) > MAX_EVENT_WEIGHT * selected or w2 > MAX_EVENT_WEIGHT**2 * selected
+            for w, w2 in zip(result.sumw, result.sumw2, strict=True)
+        ):
+            _reject(f"{where} has sums beyond {selected} events of weight ≤ {MAX_EVENT_WEIGHT:g}")
+        if self.release.is_data(result.sample) and (
+            result.sumw != result.sumw2 or any(w != int(w) for w in result.sumw) or sum(result.sumw) > selected
+        ):
+            _reject(f"{where}: data bins must be whole counts (Σw = Σw²) adding up to at most {selected}")
+
+    def add(self, result: ChunkResult) -> bool:
+        """Check and merge one result; True if it changed the tally, False for a duplicate.
+
+        Raises:
+            RejectedResult: see :meth:`check`.
+        """
+        self.check(result)
+        chunk_id = result.chunk_id
+        if chunk_id in self.done or (result.failed and chunk_id in self.failed):
+            return False
+        sample = self.samples[result.sample]
+        if result.failed:
+            self.failed[chunk_id] = {
+                "chunk_id": chunk_id,
                 "sample": result.sample,
                 "error": result.error,
                 "attempt": result.attempt,
             }
+            sample.chunks_failed += 1
         else:
-            if result.binning and Binning.from_json(result.binning) != self.binning:
-                msg = f"result of chunk {result.chunk_id} has binning {result.binning}; expected {self.binning}"
-                raise DecodeError(msg)
-            self.samples[result.sample].add(result, self.binning)
-            self.done.add(result.chunk_id)
-            self.failed.pop(result.chunk_id, None)
+            sample.add(result)
+            sample.chunks_done += 1
+            self.done.add(chunk_id)
+            if self.failed.pop(chunk_id, None) is not None:
+                sample.chunks_failed -= 1
+        self.last_progress = time.time()
         if self.complete and self.finished is None:
-            self.finished = time.time()
+            self.finished = self.last_progress
         return True
 
+    def reopen(self, chunk_ids: list[str]) -> list[str]:
+        """Make failed chunks pending again (they were requeued); returns those reopened."""
+        reopened = []
+        for chunk_id in chunk_ids:
+            failure = self.failed.pop(chunk_id, None)
+            if failure is not None:
+                self.samples[failure["sample"]].chunks_failed -= 1
+                reopened.append(chunk_id)
+        if reopened:
+            self.finished = None
+            self.last_progress = time.time()
+        return reopened
+
     def tally(self) -> dict[str, int]:
-        total = len(self.chunk_samples)
+        total = len(self.chunks)
         return {
             "total": total,
             "done": len(self.done),
@@ -129,32 +231,18 @@ class RunTally:
             "pending": total - len(self.done) - len(self.failed),
         }
 
-    def to_checkpoint(self) -> dict[str, Any]:
-        return {
-            "manifest": {"run_id": self.run_id, **_manifest_fields(self.manifest)},
-            "started": self.started,
-            "finished": self.finished,
-            "done": sorted(self.done),
-            "failed": self.failed,
-            "samples": {name: tally.to_json() for name, tally in self.samples.items()},
-        }
+    def events_read(self) -> int:
+        return sum(s.events_read for s in self.samples.values())
 
-    @classmethod
-    def from_checkpoint(cls, value: dict[str, Any]) -> RunTally:
-        tally = cls(RunManifest(**value["manifest"]), started=value["started"])
-        tally.finished = value["finished"]
-        tally.done = set(value["done"])
-        tally.failed = dict(value["failed"])
-        tally.samples = {name: SampleTally.from_json(v, tally.binning) for name, v in value["samples"].items()}
-        return tally
+    def snapshot(self) -> RunTally:
+        """A copy that later merges do not change (for drawing while merging goes on)."""
+        twin = object.__new__(RunTally)
+        twin.__dict__.update(self.__dict__)
+        twin.done = set(self.done)
+        twin.failed = dict(self.failed)
+        twin.samples = {name: s.copy() for name, s in self.samples.items()}
+        return twin
 
 
-def _manifest_fields(manifest: RunManifest) -> dict[str, Any]:
-    return {
-        "profile": manifest.profile,
-        "lumi": manifest.lumi,
-        "fraction": manifest.fraction,
-        "files": manifest.files,
-        "settings": manifest.settings,
-        "created": manifest.created,
-    }
+def _reject(reason: str) -> None:
+    raise RejectedResult(reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,26 @@ __all__ = [
     "CHECKPOINT_FILE",
     "PLOT_FILES",
     "RESULTS_FILE",
+    "RUNS_FOLDER",
+    "RUN_ID_PATTERN",
     "SCHEMA_VERSION",
+    "STATE_FILE",
     "ensure_writable",
     "read_json",
+    "run_folder",
     "write_atomic",
 ]
 
 RESULTS_FILE = "results.json"
+#: The single-run checkpoint of the previous version (refused by name, never resumed).
 CHECKPOINT_FILE = ".checkpoint.json"
+#: Every run has its folder ``runs/<run_id>/`` (results.json, plots, its durable state); the
+#: newest run is mirrored at the top of the output folder, where users and deploy.sh look.
+RUNS_FOLDER = "runs"
+#: The run's durable state inside its folder (:mod:`hzz.shared.runstore`).
+STATE_FILE = "state.sqlite"
+#: What a run id may be: it names the run's folder, so nothing that could climb out of it.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: The plot in a raster format for the page and a vector format for papers.
 PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
 #: Version of the results.json layout; bump on incompatible changes.
@@ -62,6 +75,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def run_folder(output_dir: str | Path, run_id: str) -> Path:
+    """The folder of one run inside the output folder.
+
+    Raises:
+        ConfigError: the run id could name something outside ``runs/`` (it may come from the network).
+    """
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        msg = f"run id {run_id[:80]!r} is not 1–64 letters, digits, '.', '_' or '-' starting with a letter or digit"
+        raise ConfigError(msg)
+    return Path(output_dir) / RUNS_FOLDER / run_id
 
 
 def read_json(path: Path) -> Any:

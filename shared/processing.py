@@ -14,15 +14,17 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from hzz.shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
 from hzz.shared.data_vars import Settings
-from hzz.shared.errors import TransientChunkError
+from hzz.shared.errors import PermanentChunkError, TransientChunkError
 from hzz.shared.messages import ChunkTask
 from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter
 from hzz.shared.retry import backoff_seconds, should_retry
 
-__all__ = ["chunk_handler", "give_up_handler", "run_worker"]
+__all__ = ["chunk_handler", "give_up_handler", "location_within", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ def chunk_handler(
     worker: str,
     stop: threading.Event | None = None,
     backoff: Callable[[int], float] = backoff_seconds,
+    dataset: str | None = None,
 ) -> Callable[[bytes], list[Outgoing]]:
     """The function that turns one task message into the messages to publish.
 
@@ -48,11 +51,16 @@ def chunk_handler(
         worker: this worker's name, recorded in each result.
         stop: cuts the backoff short when set (SIGTERM): the retry is handed on at once.
         backoff: seconds to wait before try ``attempt + 1``.
+        dataset: read only files under this folder or URL (the run's dataset); a task naming
+            another location fails without reading it. None: any location.
     """
     pause = stop if stop is not None else threading.Event()
 
     def handle(body: bytes) -> list[Outgoing]:
         task = ChunkTask.decode(body)
+        if dataset is not None and not location_within(task.location, dataset):
+            error = PermanentChunkError(f"{task.describe()}: the location is outside the dataset {dataset}; not read")
+            return _failed(names, task, error, body, worker)
         log.info("%s: started (attempt %d)", task.chunk_id, task.attempt)
         try:
             result = analyse_chunk(task, worker=worker)
@@ -76,6 +84,18 @@ def chunk_handler(
     return handle
 
 
+def location_within(location: str, dataset: str) -> bool:
+    """Whether a file's location lies under the dataset (a URL prefix, or a folder on this machine)."""
+    scheme = urlparse(dataset).scheme
+    if scheme in ("http", "https"):
+        return location.startswith(dataset.rstrip("/") + "/") and ".." not in urlparse(location).path.split("/")
+    base = Path(unquote(urlparse(dataset).path) if scheme == "file" else dataset).resolve()
+    path = unquote(urlparse(location).path) if urlparse(location).scheme == "file" else location
+    if urlparse(location).scheme not in ("", "file"):
+        return False
+    return Path(path).resolve().is_relative_to(base)
+
+
 def give_up_handler(names: QueueNames, *, worker: str) -> Callable[[bytes, str], list[Outgoing]]:
     """What to publish for a task that keeps killing its workers: a failed result and a dead letter."""
 
@@ -96,6 +116,8 @@ def run_worker(settings: Settings, transport: Transport, stop: threading.Event) 
     """Consume tasks until ``stop`` is set (the current chunk is finished and handed on first)."""
     use_fastest_zlib()
     name = default_worker_name()
-    handle = chunk_handler(transport.names, max_retries=settings.max_retries, worker=name, stop=stop)
+    handle = chunk_handler(
+        transport.names, max_retries=settings.max_retries, worker=name, stop=stop, dataset=settings.dataset
+    )
     transport.consume(transport.names.tasks, handle, stop=stop, give_up=give_up_handler(transport.names, worker=name))
     transport.close()

@@ -24,6 +24,8 @@ from hzz.shared.plotting import m4l_figure
 
 __all__ = ["results_document", "write_outputs"]
 
+#: How many pending chunks a stalled run lists.
+STALLED_LISTED = 50
 _VERSIONED = ("hzz-pipeline", "uproot", "awkward", "vector", "numpy", "hist", "matplotlib", "pika")
 
 
@@ -43,30 +45,44 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, Any]:
-    """The ``results.json`` content for the tally as it stands."""
+def results_document(
+    tally: RunTally, *, now: float | None = None, stall_seconds: float | None = None
+) -> dict[str, Any]:
+    """The ``results.json`` content for the tally as it stands.
+
+    Args:
+        tally: the run.
+        now: the time to report as ``updated_at`` (default: now).
+        stall_seconds: report the run as "stalled" when its pending chunks saw no progress for this
+            long (None: never).
+    """
     now = time.time() if now is None else now
     counts = tally.tally()
     end = tally.finished if tally.finished is not None else now
     elapsed = max(end - tally.started, 1e-9)
-    events_read = sum(s.events_read for s in tally.samples.values())
-    state = "running" if not tally.complete else "complete_with_failures" if tally.failed else "complete"
+    events_read = tally.events_read()
+    stalled = stall_seconds is not None and tally.stalled(stall_seconds, now=now)
+    if tally.complete:
+        state = "complete_with_failures" if tally.failed else "complete"
+    else:
+        state = "stalled" if stalled else "running"
 
     chunks_total: dict[str, int] = {}
-    for sample in tally.chunk_samples.values():
-        chunks_total[sample] = chunks_total.get(sample, 0) + 1
+    for spec in tally.chunks.values():
+        chunks_total[spec.sample] = chunks_total.get(spec.sample, 0) + 1
+    histograms = {name: s.histogram(tally.binning) for name, s in tally.samples.items()}
     samples = {}
     for name, s in tally.samples.items():
         samples[name] = {
             "group": tally.release.group_of(name).label,
             "is_data": tally.release.group_of(name).is_data,
             "chunks_total": chunks_total.get(name, 0),
-            "chunks_done": sum(1 for c in tally.done if tally.chunk_samples[c] == name),
-            "chunks_failed": sum(1 for f in tally.failed.values() if f["sample"] == name),
+            "chunks_done": s.chunks_done,
+            "chunks_failed": s.chunks_failed,
             "events_read": s.events_read,
             "events_selected": s.events_selected,
             "weighted_yield": s.sumw_total,
-            **histogram_to_json(s.histogram),
+            **histogram_to_json(histograms[name]),
         }
     groups = {}
     data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
@@ -74,7 +90,7 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         members = [name for name in group.samples if name in tally.samples]
         if not members:
             continue
-        h = sum_histograms((tally.samples[m].histogram for m in members), tally.binning)
+        h = sum_histograms((histograms[m] for m in members), tally.binning)
         groups[group.label] = {
             "color": group.color,
             "is_data": group.is_data,
@@ -100,6 +116,8 @@ def results_document(tally: RunTally, *, now: float | None = None) -> dict[str, 
         "events_per_second": round(events_read / elapsed, 1),
         "tally": counts,
         "failed_chunks": sorted(tally.failed.values(), key=lambda f: f["chunk_id"]),
+        # The first pending chunks of a stalled run: what to look for in the workers' logs.
+        "stalled_chunks": tally.pending[:STALLED_LISTED] if stalled else [],
         "events": {"read": events_read, "selected": sum(s.events_selected for s in tally.samples.values())},
         "binning": {
             "bins": tally.binning.bins,
@@ -135,25 +153,34 @@ def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | N
     return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
 
 
-def write_outputs(folder: Path, tally: RunTally) -> dict[str, Any]:
-    """Draw the plot and write it and ``results.json`` (plot first, so the page never links a
-    plot that is not there yet). Returns the results document."""
-    document = results_document(tally)
-    settings = tally.manifest.settings
-    counts = document["tally"]
-    note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
-    figure = m4l_figure(
-        {name: s.histogram for name, s in tally.samples.items()},
-        lumi=float(settings["lumi"]),
-        fraction=float(settings["fraction"]),
-        binning=tally.binning,
-        groups=tally.release.groups,
-        style=tally.release.style,
-        note=note,
-    )
-    for fmt, name in PLOT_FILES.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=150)
-        write_atomic(folder / name, buffer.getvalue())
-    write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1).encode())
+def write_outputs(
+    folder: Path, tally: RunTally, *, draw: bool = True, stall_seconds: float | None = None
+) -> dict[str, Any]:
+    """Write ``results.json`` and, when ``draw``, the plot first (so the page never links a plot
+    that is not there yet). Returns the results document.
+
+    Without ``draw`` the document says ``"plot": null`` unless a plot of the run is already there.
+    The JSON is strict (no NaN or infinity: :class:`ValueError` rather than a file no reader takes).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    document = results_document(tally, stall_seconds=stall_seconds)
+    if draw:
+        counts = document["tally"]
+        note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
+        figure = m4l_figure(
+            {name: s.histogram(tally.binning) for name, s in tally.samples.items()},
+            lumi=tally.manifest.lumi,
+            fraction=tally.manifest.fraction,
+            binning=tally.binning,
+            groups=tally.release.groups,
+            style=tally.release.style,
+            note=note,
+        )
+        for fmt, name in PLOT_FILES.items():
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, dpi=150)
+            write_atomic(folder / name, buffer.getvalue())
+    elif not (folder / PLOT_FILES["png"]).exists():
+        document["plot"] = None
+    write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1, allow_nan=False).encode())
     return document

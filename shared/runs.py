@@ -13,14 +13,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hzz.shared.checkpoint import load_checkpoint
 from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ConfigError
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkTask, RequeueNotice, RunManifest
 from hzz.shared.messaging import Transport
-from hzz.shared.outputs import CHECKPOINT_FILE
+from hzz.shared.outputs import RUNS_FOLDER
+from hzz.shared.runstore import load_run_state
 
 __all__ = ["failed_tasks", "load_run", "publish_run", "requeue_failed"]
 
@@ -49,16 +49,16 @@ def publish_run(settings: Settings, transport: Transport, *, progress: bool = Fa
     return manifest
 
 
-def load_run(output_dir: str | Path) -> RunTally:
-    """The run checkpointed by the aggregator in ``output_dir`` (read only).
+def load_run(output_dir: str | Path, run_id: str | None = None) -> RunTally:
+    """A run recorded by the aggregator in ``output_dir`` (default: the newest), read only.
 
     Raises:
-        ConfigError: there is no readable checkpoint there.
+        ConfigError: there is no readable run there.
     """
-    tally = load_checkpoint(output_dir)
+    tally = load_run_state(output_dir, run_id)
     if tally is None:
-        path = Path(output_dir) / CHECKPOINT_FILE
-        msg = f"no run checkpoint at {path}; set HZZ_OUTPUT_DIR (--output-dir) to the aggregator's output folder"
+        where = Path(output_dir) / RUNS_FOLDER
+        msg = f"no run recorded in {where}; set HZZ_OUTPUT_DIR (--output-dir) to the aggregator's output folder"
         raise ConfigError(msg)
     return tally
 

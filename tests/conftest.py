@@ -22,10 +22,14 @@ from hzz.devtools.notebook import NotebookSample
 from hzz.shared.messages import RunManifest
 from hzz.shared.messaging import QueueNames
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
+from hzz.shared.signing import Signer
 
 #: The two real files of the 2020 release shipped with the project's shared folder.
 REAL_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "atlas-open-data" / "2020-4lep"
 REAL_SAMPLES = ("data_A", "data_B")
+#: The key every test transport signs and checks with (the services get it as HZZ_SIGNING_KEY).
+TEST_KEY = "test-signing-key-0123456789abcdef"
+TEST_SIGNER = Signer(TEST_KEY)
 BROKER_URL = os.environ.get("HZZ_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
@@ -93,7 +97,7 @@ def queue_prefix(broker_url: str) -> Iterator[str]:
     """A queue prefix of this test alone; its queues are deleted afterwards."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
-    transport = RabbitMQTransport(broker_url, QueueNames(prefix))
+    transport = RabbitMQTransport(broker_url, QueueNames(prefix), signer=TEST_SIGNER)
     transport.delete_queues()
     transport.close()
 

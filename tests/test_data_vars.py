@@ -89,6 +89,8 @@ OVERRIDES: list[tuple[str, str, str, Any]] = [
     ("HZZ_MAX_RETRIES", "0", "max_retries", 0),
     ("HZZ_REFRESH_SECONDS", "0.5", "refresh_seconds", 0.5),
     ("HZZ_RUN_ID", "20261125-103000-a1b2c3", "run_id", "20261125-103000-a1b2c3"),
+    ("HZZ_SIGNING_KEY", "a-secret-of-enough-length", "signing_key", "a-secret-of-enough-length"),
+    ("HZZ_STALL_SECONDS", "30", "stall_seconds", 30.0),
 ]
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
+from conftest import TEST_KEY, TEST_SIGNER
 
 from hzz.devtools.notebook import NotebookSample, run_notebook
 from hzz.shared.data_vars import Settings
@@ -106,6 +107,7 @@ class Pipeline:
         self.env = {
             **clean,
             "HZZ_BROKER_URL": broker_url,
+            "HZZ_SIGNING_KEY": TEST_KEY,
             "HZZ_QUEUE_PREFIX": prefix,
             "HZZ_DATASET": str(dataset),
             "HZZ_OUTPUT_DIR": str(self.output),
@@ -156,7 +158,7 @@ class Pipeline:
         return self.results()
 
     def transport(self) -> RabbitMQTransport:
-        return RabbitMQTransport(self.broker_url, self.names).connect()
+        return RabbitMQTransport(self.broker_url, self.names, signer=TEST_SIGNER).connect()
 
     def close(self) -> None:
         for service in self.services:
@@ -508,9 +510,10 @@ def test_every_result_published_twice_is_counted_once(
         copied["results" if b'"kind":"result"' in body else "other"] += 1
         return [Outgoing(doubled.results, body), Outgoing(doubled.results, body)]
 
-    proxy = RabbitMQTransport(broker_url, p.names)
+    proxy = RabbitMQTransport(broker_url, p.names, signer=TEST_SIGNER)
     thread = threading.Thread(target=proxy.consume, args=(p.names.results, twice), kwargs={"stop": proxy_stop})
-    RabbitMQTransport(broker_url, doubled).connect().close()  # declare the queues the aggregator reads
+    # declare the queues the aggregator reads
+    RabbitMQTransport(broker_url, doubled, signer=TEST_SIGNER).connect().close()
     try:
         thread.start()
 
@@ -523,7 +526,7 @@ def test_every_result_published_twice_is_counted_once(
         proxy_stop.set()
         thread.join(30)
         proxy.close()
-        cleanup = RabbitMQTransport(broker_url, doubled)
+        cleanup = RabbitMQTransport(broker_url, doubled, signer=TEST_SIGNER)
         left = cleanup.queue_depth(doubled.results)  # copies that came after the run was complete
         cleanup.delete_queues()
         cleanup.close()

@@ -12,13 +12,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
+from conftest import TEST_SIGNER
 
 from hzz.shared.errors import BrokerUnavailable, RetryLater
 from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
 from hzz.shared.messaging.embedded import EmbeddedTransport
 from hzz.shared.messaging.rabbitmq import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
+from hzz.shared.signing import Signer
 
 #: Seconds a test waits for a consumer to do what it should.
 PATIENCE = 10.0
@@ -26,7 +29,7 @@ PATIENCE = 10.0
 
 @pytest.fixture
 def transport(broker_url: str, queue_prefix: str) -> Iterator[RabbitMQTransport]:
-    t = RabbitMQTransport(broker_url, QueueNames(queue_prefix)).connect()
+    t = RabbitMQTransport(broker_url, QueueNames(queue_prefix), signer=TEST_SIGNER).connect()
     yield t
     t.close()
 
@@ -51,7 +54,7 @@ class Consumer:
     def __init__(
         self, broker_url: str, names: QueueNames, queue: str, handle: Callable[[bytes], Iterable[Outgoing]], **kw
     ):  # type: ignore[no-untyped-def]
-        self.transport = RabbitMQTransport(broker_url, names)
+        self.transport = RabbitMQTransport(broker_url, names, signer=TEST_SIGNER)
         self.stop = threading.Event()
         self.error: BaseException | None = None
 
@@ -232,7 +235,7 @@ def test_the_work_queues_dead_letter_a_rejected_message_by_themselves(transport:
 def take_without_ack(broker_url: str, names: QueueNames, queue: str, times: int) -> None:
     """Take the head of ``queue`` and drop the connection, ``times`` times: consumers that die."""
     for _ in range(times):
-        t = RabbitMQTransport(broker_url, names)
+        t = RabbitMQTransport(broker_url, names, signer=TEST_SIGNER)
         method, _, _ = t.channel().basic_get(queue, auto_ack=False)
         assert method is not None
         t.close()
@@ -350,7 +353,9 @@ def test_a_stop_while_retrying_puts_the_message_back(transport: RabbitMQTranspor
 def test_an_unreachable_broker_is_refused_naming_the_address_and_the_setting() -> None:
     # Given a URL where no broker listens
     port = free_port()
-    transport = RabbitMQTransport(f"amqp://guest:guest@127.0.0.1:{port}/%2F", QueueNames("x"), connect_attempts=2)
+    transport = RabbitMQTransport(
+        f"amqp://guest:guest@127.0.0.1:{port}/%2F", QueueNames("x"), connect_attempts=2, signer=TEST_SIGNER
+    )
 
     # When a service connects at start
     with pytest.raises(BrokerUnavailable) as caught:
@@ -379,14 +384,14 @@ def test_refused_credentials_are_reported_at_once(broker_url: str) -> None:
 def test_queues_declared_by_an_older_version_are_used_as_they_are(broker_url: str, queue_prefix: str) -> None:
     # Given queues of this prefix made without the dead-letter arguments (an older deployment)
     names = QueueNames(queue_prefix)
-    other = RabbitMQTransport(broker_url, QueueNames(f"{queue_prefix}-setup"))
+    other = RabbitMQTransport(broker_url, QueueNames(f"{queue_prefix}-setup"), signer=TEST_SIGNER)
     for name in names.all():
         other.channel().queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
     other.delete_queues()
     other.close()
 
     # When the current version connects, publishes and reads
-    transport = RabbitMQTransport(broker_url, names).connect()
+    transport = RabbitMQTransport(broker_url, names, signer=TEST_SIGNER).connect()
     transport.publish(names.tasks, b"task")
 
     # Then it works with the queues as they are
@@ -397,7 +402,7 @@ def test_queues_declared_by_an_older_version_are_used_as_they_are(broker_url: st
 def test_the_embedded_transport_dead_letters_and_retries_the_same_way() -> None:
     # Given an embedded transport with a bad message and one that needs a retry
     names = QueueNames("embedded")
-    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()})
+    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()}, signer=TEST_SIGNER)
     transport.publish(names.tasks, b"bad")
     transport.publish(names.tasks, b"retry")
     stop = threading.Event()
@@ -425,3 +430,74 @@ def test_the_embedded_transport_dead_letters_and_retries_the_same_way() -> None:
     assert headers[ERROR_HEADER] == "ValueError: not a task"
     assert transport.get(names.results) == b"ok"
     assert calls == [b"bad", b"retry", b"retry"]
+
+
+# --- signatures and batches ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["rabbitmq", "embedded"])
+def test_unsigned_and_wrongly_signed_messages_are_dead_lettered_before_any_handler_sees_them(
+    kind: str, broker_url: str, queue_prefix: str
+) -> None:
+    # Given a consumer holding the key, and messages published unsigned, with another key, and with the key
+    names = QueueNames(queue_prefix)
+    if kind == "embedded":
+        queues = {name: queue_module.Queue() for name in names.all()}
+        ours: Any = EmbeddedTransport(names, queues, signer=TEST_SIGNER)
+        unsigned: Any = EmbeddedTransport(names, queues)
+        forger: Any = EmbeddedTransport(names, queues, signer=Signer("another-deployment-key"))
+    else:
+        ours = RabbitMQTransport(broker_url, names, signer=TEST_SIGNER).connect()
+        unsigned = RabbitMQTransport(broker_url, names).connect()
+        forger = RabbitMQTransport(broker_url, names, signer=Signer("another-deployment-key")).connect()
+    unsigned.publish(names.tasks, b"unsigned")
+    forger.publish(names.tasks, b"forged")
+    ours.publish(names.tasks, b"genuine")
+    seen: list[bytes] = []
+
+    # When the consumer runs until the genuine one is handled
+    stop = threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        seen.append(body)
+        stop.set()
+        return []
+
+    ours.consume(names.tasks, handle, stop=stop)
+
+    # Then only the genuine message reached the handler; the others are dead letters saying why
+    assert seen == [b"genuine"]
+    letters = {body: headers[ERROR_HEADER] for body, headers in iter(lambda: ours.get_message(names.dead), None)}
+    assert "unsigned" in letters[b"unsigned"]
+    assert "wrongly signed" in letters[b"forged"]
+    for t in (ours, unsigned, forger):
+        t.close()
+
+
+def test_a_batch_consumer_hands_over_what_has_arrived_and_acknowledges_it_at_once(
+    transport: RabbitMQTransport, broker_url: str
+) -> None:
+    # Given 300 messages waiting
+    names = transport.names
+    for i in range(300):
+        transport.publish(names.results, str(i).encode())
+    batches: list[list[bytes]] = []
+    stop = threading.Event()
+
+    def handle(bodies: list[bytes]) -> list[Outgoing]:
+        batches.append(bodies)
+        if sum(map(len, batches)) == 300:
+            stop.set()
+        return []
+
+    # When a batch consumer takes them, 100 at most a batch
+    consumer = RabbitMQTransport(broker_url, names, signer=TEST_SIGNER)
+    consumer.consume_batches(names.results, handle, stop=stop, max_messages=100)
+    consumer.close()
+
+    # Then it handed them over in a few full batches, in order, each once, and the queue is empty
+    assert [b for batch in batches for b in batch] == [str(i).encode() for i in range(300)]
+    assert max(map(len, batches)) == 100
+    assert len(batches) <= 6
+    assert transport.queue_depth(names.results) == 0
+    assert len(consumer.ack_latencies) == 300

@@ -1,4 +1,4 @@
-"""Tests of shared/outputs.py: atomic writes, results.json (docs/results-schema.md), checkpoints."""
+"""Tests of the output folder: atomic writes, results.json (docs/results-schema.md), a run's durable state."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ import numpy as np
 import pytest
 from conftest import manifest_of
 
-from hzz.shared.aggregation import Aggregator
-from hzz.shared.checkpoint import load_checkpoint, save_checkpoint
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import CheckpointError, ConfigError
 from hzz.shared.histograms import M4L_BINNING, fill_histogram, histogram_to_json
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for
-from hzz.shared.outputs import CHECKPOINT_FILE, PLOT_FILES, RESULTS_FILE, ensure_writable, write_atomic
+from hzz.shared.outputs import (
+    PLOT_FILES,
+    RESULTS_FILE,
+    RUNS_FOLDER,
+    STATE_FILE,
+    ensure_writable,
+    run_folder,
+    write_atomic,
+)
 from hzz.shared.report import results_document, write_outputs
+from hzz.shared.runstore import RunStore, load_run_state
 
 RUN = "20261125-103000-a1b2c3"
 #: (sample, entry ranges) of the run used below: two data samples, three MC samples of three groups.
@@ -178,6 +185,7 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "events_per_second",
         "tally",
         "failed_chunks",
+        "stalled_chunks",
         "events",
         "binning",
         "samples",
@@ -266,7 +274,7 @@ def test_the_samples_carry_their_counts_yields_and_histograms(complete_tally: Ru
     for sample in doc["samples"].values():
         assert len(sample["sumw"]) == len(sample["sumw2"]) == 34
     tally_llll = complete_tally.samples["llll"]
-    assert doc["samples"]["llll"]["sumw"] == tally_llll.histogram.values().tolist()
+    assert doc["samples"]["llll"]["sumw"] == tally_llll.sumw.tolist()
     assert doc["samples"]["llll"]["weighted_yield"] == tally_llll.sumw_total
 
 
@@ -359,45 +367,48 @@ def test_the_outputs_are_the_plot_files_and_results_json(tmp_path: Path, complet
     assert document["state"] == "complete"
 
 
-# --- checkpoints --------------------------------------------------------------------------------
+# --- a run's durable state ----------------------------------------------------------------------
 
 
-def test_a_saved_checkpoint_loads_back_with_identical_totals(tmp_path: Path, complete_tally: RunTally) -> None:
-    # Given a checkpoint saved from a run
-    save_checkpoint(tmp_path, complete_tally)
+def test_a_recorded_run_loads_back_with_identical_totals(tmp_path: Path, complete_tally: RunTally) -> None:
+    # Given a run recorded in its database, in one batch
+    store = RunStore(tmp_path, RUN)
+    store.start(complete_tally)
+    store.save(complete_tally, list(complete_tally.done), set(complete_tally.samples))
+    store.close()
 
     # When it is loaded
-    loaded = load_checkpoint(tmp_path)
+    loaded = load_run_state(tmp_path)
 
-    # Then the tally is the same, bit for bit
+    # Then the tally is the same, bit for bit, and it lives in the run's own folder
     assert loaded is not None
     assert loaded.tally() == complete_tally.tally()
     for name, sample in complete_tally.samples.items():
-        assert loaded.samples[name].to_json() == sample.to_json()
+        assert loaded.samples[name].sumw.tobytes() == sample.sumw.tobytes()
+        assert loaded.samples[name].sumw2.tobytes() == sample.sumw2.tobytes()
     assert results_document(loaded, now=2000.0) == results_document(complete_tally, now=2000.0)
-    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]
+    assert [p.name for p in (tmp_path / RUNS_FOLDER / RUN).iterdir()] == [STATE_FILE]
 
 
-def test_no_checkpoint_loads_as_none(tmp_path: Path) -> None:
+def test_no_run_loads_as_none(tmp_path: Path) -> None:
     # Given an empty folder
     # Then there is nothing to resume
-    assert load_checkpoint(tmp_path) is None
+    assert load_run_state(tmp_path) is None
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'{"manifest": {}}', b"\xff\xfe"])
-def test_a_damaged_checkpoint_is_refused_naming_it_and_the_aggregator_keeps_it_aside(
-    tmp_path: Path, content: bytes
-) -> None:
-    # Given a checkpoint that is damaged (cut short, empty, or of another shape)
-    (tmp_path / CHECKPOINT_FILE).write_bytes(content)
+@pytest.mark.parametrize("content", [b"not a database at all, only text", b"\xff\xfe" * 600])
+def test_a_damaged_run_state_is_refused_naming_it(tmp_path: Path, content: bytes) -> None:
+    # Given a run folder whose database is damaged
+    folder = tmp_path / RUNS_FOLDER / RUN
+    folder.mkdir(parents=True)
+    (folder / STATE_FILE).write_bytes(content)
 
-    # When it is loaded, it is refused naming the file
-    with pytest.raises(CheckpointError, match=r"\.checkpoint\.json"):
-        load_checkpoint(tmp_path)
+    # When it is loaded, it is refused naming the file (nothing is silently started afresh)
+    with pytest.raises(CheckpointError, match=STATE_FILE):
+        load_run_state(tmp_path)
 
-    # And an aggregator starting there starts empty, the damaged file kept under another name
-    assert Aggregator(tmp_path, refresh_seconds=1.0).tally is None
-    assert not (tmp_path / CHECKPOINT_FILE).exists()
-    (aside,) = list(tmp_path.iterdir())
-    assert aside.name.startswith(".checkpoint.damaged-")
-    assert aside.read_bytes() == content
+
+@pytest.mark.parametrize("run_id", ["../escape", "", "a/b", ".hidden", "x" * 65])
+def test_a_run_id_that_could_leave_the_runs_folder_is_refused(tmp_path: Path, run_id: str) -> None:
+    with pytest.raises(ConfigError, match="run id"):
+        run_folder(tmp_path, run_id)

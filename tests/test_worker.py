@@ -16,7 +16,7 @@ import hzz.worker.main
 from hzz.shared.errors import DecodeError
 from hzz.shared.messages import ChunkResult, ChunkTask
 from hzz.shared.messaging import ERROR_HEADER, QueueNames
-from hzz.shared.processing import chunk_handler, give_up_handler
+from hzz.shared.processing import chunk_handler, give_up_handler, location_within
 from hzz.worker.main import main as worker_main
 
 NAMES = QueueNames("unit")
@@ -172,6 +172,7 @@ def test_an_unreachable_broker_stops_the_worker_with_exit_code_2(
     # Given a broker URL where nothing listens
     port = closed_port()
     monkeypatch.setenv("HZZ_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{port}/%2F")
+    monkeypatch.setenv("HZZ_SIGNING_KEY", "a-key-long-enough-to-sign")
     monkeypatch.setattr(hzz.shared.messaging.rabbitmq, "CONNECT_ATTEMPTS", 2)
 
     # When the worker starts
@@ -202,3 +203,39 @@ def test_bad_settings_stop_the_worker_with_exit_code_2(
     assert len(errors) == 1
     assert "HZZ_FRACTION" in errors[0]
     assert "(0, 1]" in errors[0]
+
+
+def test_a_task_outside_the_run_s_dataset_fails_without_reading_the_file(real_dataset: Path, tmp_path: Path) -> None:
+    # Given a worker of a run whose dataset is one folder, and a task naming a file elsewhere
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    handle = chunk_handler(NAMES, max_retries=3, worker="w", dataset=str(real_dataset / "Data"), **NO_BACKOFF)
+
+    # When it is handled (also through a path that climbs out of the dataset)
+    for location in (secret, real_dataset / "Data" / ".." / ".." / secret.name, "https://example.org/x.root"):
+        result_out, dead = handle(task_for(location).encode())
+
+        # Then the chunk fails saying so, and no byte of the file reaches any message
+        result = ChunkResult.decode(result_out.body)
+        assert "outside the dataset" in (result.error or "")
+        assert b"top secret" not in result_out.body + dead.body + str(dead.headers).encode()
+
+    # While a file inside it is read as always
+    [ok] = handle(task_for(real_dataset / "Data" / "data_A.4lep.root").encode())
+    assert ChunkResult.decode(ok.body).error is None
+
+
+@pytest.mark.parametrize(
+    ("location", "dataset", "inside"),
+    [
+        ("https://host/data/MC/a.root", "https://host/data/", True),
+        ("https://host/data/../etc/passwd", "https://host/data/", False),
+        ("https://host/database/a.root", "https://host/data", False),
+        ("/data/4lep/Data/a.root", "/data/4lep", True),
+        ("/data/4lep-other/a.root", "/data/4lep", False),
+        ("file:///data/4lep/a.root", "file:///data/4lep", True),
+        ("http://evil/a.root", "/data/4lep", False),
+    ],
+)
+def test_location_within_the_dataset(location: str, dataset: str, inside: bool) -> None:
+    assert location_within(location, dataset) is inside

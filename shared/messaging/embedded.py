@@ -9,13 +9,21 @@ from multiprocessing.managers import SyncManager
 from typing import Any
 
 from hzz.shared.messaging import (
+    BATCH_MESSAGES,
+    BATCH_SECONDS,
     POLL_SECONDS,
+    BatchHandler,
     GiveUp,
     Handler,
+    Outgoing,
     QueueNames,
+    dead_letter_logged,
+    handle_batch,
     handle_delivery,
+    refusal,
     touch_heartbeat,
 )
+from hzz.shared.signing import Signer
 
 __all__ = ["EmbeddedTransport"]
 
@@ -24,19 +32,22 @@ class EmbeddedTransport:
     """Queues in a multiprocessing manager: the broker-less transport of the one-machine run.
 
     Messages live in memory only: nothing survives the run's process, which is fine on a
-    laptop and why Kubernetes uses RabbitMQ.
+    laptop and why Kubernetes uses RabbitMQ. Messages are signed and checked as over RabbitMQ, so
+    that both transports run exactly the same code paths.
     """
 
-    def __init__(self, names: QueueNames, queues: Mapping[str, Any]) -> None:
+    def __init__(self, names: QueueNames, queues: Mapping[str, Any], *, signer: Signer | None = None) -> None:
         self.names = names
+        self.signer = signer
         self._queues = dict(queues)
 
     @classmethod
-    def start(cls, names: QueueNames, manager: SyncManager) -> EmbeddedTransport:
-        return cls(names, {name: manager.Queue() for name in names.all()})
+    def start(cls, names: QueueNames, manager: SyncManager, *, signer: Signer | None = None) -> EmbeddedTransport:
+        return cls(names, {name: manager.Queue() for name in names.all()}, signer=signer)
 
     def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None:
-        self._queues[queue].put((bytes(body), dict(headers or {})))
+        signed = self.signer.headers(body, headers) if self.signer is not None else dict(headers or {})
+        self._queues[queue].put((bytes(body), signed))
 
     def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
         """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
@@ -47,11 +58,53 @@ class EmbeddedTransport:
                 body, headers = source.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
                 continue
-            outputs = handle_delivery(handle, queue, body, self.names.dead, stop)
+            refused = refusal(self.signer, body, headers)
+            if refused is not None:
+                outputs: list[Outgoing] | None = [dead_letter_logged(queue, body, refused, self.names.dead)]
+            else:
+                outputs = handle_delivery(handle, queue, body, self.names.dead, stop)
             if outputs is None:
                 source.put((body, headers))
                 continue
             for out in outputs:
+                self.publish(out.queue, out.body, out.headers)
+
+    def consume_batches(
+        self,
+        queue: str,
+        handle: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_messages: int = BATCH_MESSAGES,
+        max_seconds: float = BATCH_SECONDS,
+    ) -> None:
+        """Deliver what has arrived, up to ``max_messages`` at a time, until ``stop`` is set."""
+        source = self._queues[queue]
+        while not stop.is_set():
+            touch_heartbeat()
+            try:
+                batch = [source.get(timeout=POLL_SECONDS)]
+            except queue_module.Empty:
+                continue
+            while len(batch) < max_messages:
+                try:
+                    batch.append(source.get_nowait())
+                except queue_module.Empty:
+                    break
+            outputs: list[Outgoing] = []
+            accepted = []
+            for body, headers in batch:
+                refused = refusal(self.signer, body, headers)
+                if refused is None:
+                    accepted.append(body)
+                else:
+                    outputs.append(dead_letter_logged(queue, body, refused, self.names.dead))
+            handled = handle_batch(handle, queue, accepted, self.names.dead, stop) if accepted else []
+            if handled is None:
+                for message in batch:
+                    source.put(message)
+                continue
+            for out in [*outputs, *handled]:
                 self.publish(out.queue, out.body, out.headers)
 
     def get(self, queue: str) -> bytes | None:

@@ -26,16 +26,24 @@ import pika.exceptions
 
 from hzz.shared.errors import BrokerUnavailable
 from hzz.shared.messaging import (
+    BATCH_MESSAGES,
+    BATCH_SECONDS,
     POLL_SECONDS,
+    SENT_HEADER,
+    BatchHandler,
     GiveUp,
     Handler,
     Outgoing,
     QueueNames,
+    dead_letter_logged,
     give_up_delivery,
+    handle_batch,
     handle_delivery,
+    refusal,
     touch_heartbeat,
 )
 from hzz.shared.retry import backoff_seconds
+from hzz.shared.signing import Signer
 
 __all__ = ["DELIVERY_LIMIT", "POISON_DELIVERIES", "RabbitMQTransport", "broker_answers"]
 
@@ -67,12 +75,24 @@ class RabbitMQTransport:
         names: the queues.
         connect_attempts: tries per (re)connection before :class:`BrokerUnavailable`
             (default :data:`CONNECT_ATTEMPTS`).
+        signer: signs what is published and checks what is consumed; without one, messages go
+            out unsigned and nothing can be consumed (every delivery is refused).
     """
 
-    def __init__(self, url: str, names: QueueNames, *, connect_attempts: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        names: QueueNames,
+        *,
+        connect_attempts: int | None = None,
+        signer: Signer | None = None,
+    ) -> None:
         self.url = url
         self.names = names
+        self.signer = signer
         self.connect_attempts = CONNECT_ATTEMPTS if connect_attempts is None else connect_attempts
+        #: Seconds from publish to acknowledgement of the messages this consumer acknowledged.
+        self.ack_latencies: list[float] = []
         self._connection: pika.BlockingConnection | None = None
         self._channel: Any = None
         self._stop: threading.Event | None = None
@@ -80,10 +100,12 @@ class RabbitMQTransport:
 
     def __getstate__(self) -> dict[str, Any]:
         # A transport handed to a child process opens its own connection there.
-        return {"url": self.url, "names": self.names, "connect_attempts": self.connect_attempts}
+        return {"url": self.url, "names": self.names, "connect_attempts": self.connect_attempts, "signer": self.signer}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["names"], connect_attempts=state["connect_attempts"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["url"], state["names"], connect_attempts=state["connect_attempts"], signer=state["signer"]
+        )
 
     def connect(self, *, stop: threading.Event | None = None) -> RabbitMQTransport:
         """Connect and declare the queues now, so that a wrong URL is refused at start.
@@ -179,10 +201,11 @@ class RabbitMQTransport:
         Raises:
             BrokerUnavailable: the broker stayed unreachable.
         """
+        stamped = {**(headers or {}), SENT_HEADER: time.time_ns() // 1000}  # µs: AMQP headers carry no floats
         properties = pika.BasicProperties(
             delivery_mode=pika.DeliveryMode.Persistent,
             content_type="application/json",
-            headers=dict(headers or {}),
+            headers=self.signer.headers(body, stamped) if self.signer is not None else stamped,
         )
         error: BaseException | None = None
         for attempt in range(PUBLISH_ATTEMPTS):
@@ -245,9 +268,12 @@ class RabbitMQTransport:
     ) -> None:
         # Quorum queues count the earlier deliveries that were never acknowledged.
         deliveries = int((properties.headers or {}).get("x-delivery-count", 0))
-        if deliveries >= POISON_DELIVERIES:
+        refused = refusal(self.signer, body, properties.headers)
+        if refused is not None:
+            outputs: list[Outgoing] | None = [dead_letter_logged(queue, body, refused, self.names.dead)]
+        elif deliveries >= POISON_DELIVERIES:
             reason = f"delivered {deliveries + 1} times without being acknowledged: it kills or stalls its consumer"
-            outputs: list[Outgoing] | None = give_up_delivery(give_up, queue, body, reason, self.names.dead)
+            outputs = give_up_delivery(give_up, queue, body, reason, self.names.dead)
         else:
             outputs = self._run(handle, queue, body)
         if outputs is None:  # told to stop while the handler was waiting to try again
@@ -258,14 +284,90 @@ class RabbitMQTransport:
         channel.basic_ack(method.delivery_tag)
 
     def _run(self, handle: Handler, queue: str, body: bytes) -> list[Outgoing] | None:
-        # The handler runs on its own thread so this one keeps the connection's heartbeats going.
         assert self._stop is not None
-        future = self._executor.submit(handle_delivery, handle, queue, body, self.names.dead, self._stop)
+        return self._off_thread(handle_delivery, handle, queue, body, self.names.dead, self._stop)
+
+    def _off_thread(self, function: Any, *args: Any) -> Any:
+        # The handler runs on its own thread so this one keeps the connection's heartbeats going.
+        future = self._executor.submit(function, *args)
         while not wait([future], timeout=0.2).done:  # returns as soon as the handler is done
             assert self._connection is not None
             self._connection.process_data_events(time_limit=0)
             touch_heartbeat()
         return future.result()
+
+    def consume_batches(
+        self,
+        queue: str,
+        handle: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_messages: int = BATCH_MESSAGES,
+        max_seconds: float = BATCH_SECONDS,
+    ) -> None:
+        """Deliver what has arrived to ``handle`` in batches until ``stop`` is set (group commit).
+
+        A batch closes when it holds ``max_messages``, when ``max_seconds`` have passed since its
+        first message, or as soon as the queue has nothing more to give; its outputs are published,
+        then the whole batch is acknowledged at once (``multiple=True``). A broker restart in
+        between sends the unacknowledged batch again, which the handler must tolerate (it does:
+        results are merged by chunk id).
+        """
+        self._stop = stop
+        failures = 0
+        while not stop.is_set():
+            try:
+                channel = self.channel()
+                channel.basic_qos(prefetch_count=2 * max_messages)  # the next batch arrives meanwhile
+                batch: list[tuple[int, bytes, Any]] = []
+                closes_at = 0.0
+                for method, properties, body in channel.consume(queue, inactivity_timeout=min(max_seconds, 0.05)):
+                    touch_heartbeat()
+                    if method is not None:
+                        if not batch:
+                            closes_at = time.monotonic() + max_seconds
+                        batch.append((method.delivery_tag, body, properties.headers or {}))
+                    if batch and (method is None or len(batch) >= max_messages or time.monotonic() >= closes_at):
+                        self._deliver_batch(channel, queue, batch, handle)
+                        batch = []
+                        failures = 0
+                    if stop.is_set() and not batch:
+                        break
+                channel.cancel()
+            except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
+                delay = backoff_seconds(failures, base=0.5, cap=8.0)
+                failures += 1
+                log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
+                self._drop_connection()
+                stop.wait(delay)
+
+    def _deliver_batch(
+        self, channel: Any, queue: str, batch: list[tuple[int, bytes, Any]], handle: BatchHandler
+    ) -> None:
+        assert self._stop is not None
+        outputs: list[Outgoing] = []
+        accepted: list[bytes] = []
+        for _tag, body, headers in batch:
+            refused = refusal(self.signer, body, headers)
+            if refused is None and int(headers.get("x-delivery-count", 0)) >= POISON_DELIVERIES:
+                refused = "delivered too often without being acknowledged: it kills or stalls its consumer"
+            if refused is None:
+                accepted.append(body)
+            else:
+                outputs.append(dead_letter_logged(queue, body, refused, self.names.dead))
+        handled = (
+            self._off_thread(handle_batch, handle, queue, accepted, self.names.dead, self._stop) if accepted else []
+        )
+        last = batch[-1][0]
+        if handled is None:  # told to stop while the handler was waiting to try again
+            channel.basic_nack(last, multiple=True, requeue=True)
+            return
+        for out in [*outputs, *handled]:
+            self.publish(out.queue, out.body, out.headers)
+        channel.basic_ack(last, multiple=True)
+        now = time.time_ns() // 1000
+        sent = (headers.get(SENT_HEADER) for _tag, _body, headers in batch)
+        self.ack_latencies.extend((now - s) / 1e6 for s in sent if isinstance(s, int))
 
     def queue_depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (not counting unacknowledged ones)."""
