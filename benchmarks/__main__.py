@@ -25,6 +25,11 @@ def _sizes(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scale"]:  # the aggregator at scale: its own options (benchmarks/scale.py)
+        from benchmarks.scale import main as scale_main
+
+        return scale_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small dataset, one pass: a smoke test (< 2 min)")
     parser.add_argument("--sizes", type=_sizes, default=[1.0, 10.0], help="local datasets, e.g. 1x,10x (default)")

@@ -87,6 +87,7 @@ class Aggregator:
         #: complete or stalled and its outputs are written.
         self.finished = threading.Event()
         self.runs: dict[str, Run] = {}
+        self._duplicates = 0  # in the batch being handled, for one log line a batch
         self.newest: str | None = None
         self._lock = threading.RLock()
         self.renderer = Renderer(self, refresh_seconds=refresh_seconds, partial_plots=partial_plots)
@@ -110,6 +111,7 @@ class Aggregator:
         outgoing: list[Outgoing] = []
         with self._lock:
             touched: dict[str, Run] = {}
+            self._duplicates = 0
             for body in bodies:
                 try:
                     run = self._apply(body)
@@ -119,6 +121,8 @@ class Aggregator:
                 if run is not None:
                     touched[run.tally.run_id] = run
             self._commit(touched)
+            if self._duplicates:
+                log.info("%d duplicate results, already counted", self._duplicates)
         for run_id, run in touched.items():
             self.renderer.request(run_id, final=run.tally.complete)
         return outgoing
@@ -147,7 +151,10 @@ class Aggregator:
             return self._start(message)
         if isinstance(message, ChunkResult):
             run = self._known(message.run_id, f"result of chunk {message.chunk_id}")
-            return run if run.tally.add(message) and _remember(run, message) else None
+            if run.tally.add(message):
+                return _remember(run, message)
+            self._duplicates += 1
+            return None
         if isinstance(message, RequeueNotice):
             run = self._known(message.run_id, "requeue notice")
             self._reopen(run, message.chunk_ids)
@@ -270,10 +277,10 @@ class Aggregator:
             self.runs.clear()
 
 
-def _remember(run: Run, result: ChunkResult) -> bool:
+def _remember(run: Run, result: ChunkResult) -> Run:
     run.chunks.append(result.chunk_id)
     run.samples.add(result.sample)
-    return True
+    return run
 
 
 def _refuse_old_checkpoint(folder: Path) -> None:
