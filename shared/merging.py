@@ -36,18 +36,23 @@ class SampleTally:
     events_read: int = 0
     events_selected: int = 0
     sumw_total: float = 0.0
+    #: Σw² over the whole mass range; None once a chunk came without it (an older worker).
+    sumw2_total: float | None = 0.0
 
     def add(self, result: ChunkResult, binning: Binning) -> None:
         self.histogram += histogram_from_json({"sumw": result.sumw, "sumw2": result.sumw2}, binning)
         self.events_read += result.events_read
         self.events_selected += result.events_selected
         self.sumw_total += result.sumw_total
+        if self.sumw2_total is not None:
+            self.sumw2_total = None if result.sumw2_total is None else self.sumw2_total + result.sumw2_total
 
     def to_json(self) -> dict[str, Any]:
         return {
             "events_read": self.events_read,
             "events_selected": self.events_selected,
             "sumw_total": self.sumw_total,
+            "sumw2_total": self.sumw2_total,
             **histogram_to_json(self.histogram),
         }
 
@@ -58,6 +63,7 @@ class SampleTally:
             value["events_read"],
             value["events_selected"],
             value["sumw_total"],
+            value.get("sumw2_total"),  # absent in checkpoints of older versions: unknown
         )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "PLOT_FILES",
     "RESULTS_FILE",
+    "ROOT_FILE",
     "SCHEMA_VERSION",
     "ensure_writable",
     "read_json",
@@ -28,7 +29,9 @@ RESULTS_FILE = "results.json"
 CHECKPOINT_FILE = ".checkpoint.json"
 #: The plot in a raster format for the page and a vector format for papers.
 PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
-#: Version of the results.json layout; bump on incompatible changes.
+#: The histograms as a ROOT file (one TH1D per sample, per group and the data).
+ROOT_FILE = "hzz_m4l.root"
+#: Version of the results.json layout; bump on incompatible changes (new fields are compatible).
 SCHEMA_VERSION = 1
 
 
