@@ -17,7 +17,9 @@ as for ``hzz run``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,5 +94,32 @@ def run(
         "run_id": run_id,
     }
     settings = Settings.from_env(**overrides)
-    document = run_local(settings, transport=transport, progress=progress)  # type: ignore[arg-type]
+    with _main_script_hidden():
+        document = run_local(settings, transport=transport, progress=progress)  # type: ignore[arg-type]
     return Result(document, settings.output_dir)
+
+
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Keep the caller's script out of the processes the run spawns.
+
+    A spawned process re-runs the parent's main script (``python script.py`` or ``python -m
+    module``) before its target; a script that calls ``hzz.run`` at top level, without an ``if
+    __name__ == "__main__":`` guard, would start a run in every worker. The run's processes need
+    nothing from the script (their targets live in ``hzz``), so multiprocessing is not told
+    about it while the run lasts: the main module's ``__file__`` and ``__spec__`` are what it
+    looks at. A notebook's main module has neither, and is left as it is.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if getattr(main, name, None) is not None}
+    if main is None or not saved:
+        yield
+        return
+    main.__spec__ = None
+    if "__file__" in saved:
+        del main.__file__
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)

@@ -151,22 +151,30 @@ def test_progress_is_a_notebook_widget_where_one_can_be_shown() -> None:
 
 
 SCRIPT = """
+import sys
 import hzz
 
+main = sys.modules["__main__"]
+before = (getattr(main, "__file__", None), getattr(main, "__spec__", None))
 result = hzz.run(samples="data_A,data_B", dataset={dataset!r}, workers=2, output_dir={output!r},
                  transport="embedded", progress=False)
 print("selected", result.data.events_selected, result.state)
+assert (getattr(main, "__file__", None), getattr(main, "__spec__", None)) == before, "the main module is restored"
 """
 
 
-@pytest.mark.parametrize("how", ["script", "-c"])
+@pytest.mark.parametrize("how", ["script", "-m", "-c"])
 def test_a_plain_script_without_a_main_guard_runs_once(real_dataset: Path, tmp_path: Path, how: str) -> None:
-    # Given a user's script that calls hzz.run at top level (no __main__ guard), as a file or as
-    # code without a file (which is how Jupyter runs a cell)
+    # Given a user's script that calls hzz.run at top level (no __main__ guard), as a file, as a
+    # module (python -m), or as code without a file (which is how Jupyter runs a cell)
     code = SCRIPT.format(dataset=str(real_dataset), output=str(tmp_path / "out"))
     script = tmp_path / "analysis.py"
     script.write_text(code)
-    command = [sys.executable, str(script)] if how == "script" else [sys.executable, "-c", code]
+    command = {
+        "script": [sys.executable, str(script)],
+        "-m": [sys.executable, "-m", "analysis"],
+        "-c": [sys.executable, "-c", code],
+    }[how]
     # When it runs
     done = subprocess.run(
         command,
