@@ -8,6 +8,7 @@ plot and writes the same ROOT file as the run that made it.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -166,7 +167,7 @@ class Result:
 
         release = get_release(self.profile)
         settings = self.document.get("settings") or {}
-        return m4l_figure(
+        figure = m4l_figure(
             self.histograms.samples,
             lumi=float(settings.get("lumi", release.lumi)),
             fraction=float(settings.get("fraction", 1.0)),
@@ -175,6 +176,9 @@ class Result:
             style=release.style,
             note=note,
         )
+        # Jupyter shows a cell's value through _repr_png_; a figure made without pyplot has none.
+        figure._repr_png_ = lambda: _png(figure)  # type: ignore[attr-defined]
+        return figure
 
     def to_root(self, path: str | Path) -> Path:
         """Write the histograms as a ROOT file: ``samples/<sample>``, ``groups/<group>`` and ``data`` TH1Ds.
@@ -236,6 +240,12 @@ class Result:
             f"<p>{head}</p><table><tr><th>sample / group</th><th>selected</th>"
             f"<th>weighted yield ± √Σw²</th></tr>{cells}</table>"
         )
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
 def _yield(entry: Mapping[str, Any]) -> Yield:

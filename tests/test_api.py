@@ -93,6 +93,8 @@ def test_the_plot_is_a_matplotlib_figure_of_the_run(result: hzz.Result) -> None:
     (points,) = ax.lines
     assert np.asarray(points.get_ydata()).tolist() == PUBLISHED_AB_COUNTS
     assert "ATLAS Open Data" in [t.get_text() for t in ax.texts]
+    # and Jupyter can show it as the value of a cell, without pyplot
+    assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_the_run_folder_has_the_root_file_and_to_root_writes_the_same(result: hzz.Result, tmp_path: Path) -> None:
