@@ -189,3 +189,22 @@ def test_a_plain_script_without_a_main_guard_runs_once(real_dataset: Path, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["selected 113 complete"]
     assert "died" not in done.stderr
+
+
+def test_a_2025_run_reads_back_with_its_binning_style_and_significance(tmp_path: Path) -> None:
+    # Given the outputs of a 2025 run, written by the aggregator's writer
+    from hzz.devtools.webdemo import demo_run, write_run
+
+    document = write_run(tmp_path, demo_run("2025").tally())
+    # When they are loaded
+    result = hzz.load(tmp_path)
+    # Then the histograms have the 2025 binning, the plot its style, and the significance is there
+    assert result.profile == "2025" and result.binning.bins == 68
+    assert result.histograms["Data"].axes[0].edges[1] - result.histograms["Data"].axes[0].edges[0] == pytest.approx(2.5)
+    assert tuple(result.plot().get_size_inches()) == (12.0, 8.0)
+    assert result.significance == document["significance"] and result.significance["window"] == [122.5, 130.0]
+    signal = r"Signal ($m_H$ = 125 GeV)"
+    assert result.yields[signal].value == pytest.approx(document["groups"][signal]["weighted_yield"])
+    with uproot.open(result.to_root(tmp_path / "again.root")) as file:
+        assert file.classnames()["groups/Background_Z_ttbar_ttbar_V_VVV;1"] == "TH1D"
+        assert file["data"].values().tolist() == document["data"]["counts"]
