@@ -208,3 +208,36 @@ def test_a_2025_run_reads_back_with_its_binning_style_and_significance(tmp_path:
     with uproot.open(result.to_root(tmp_path / "again.root")) as file:
         assert file.classnames()["groups/Background_Z_ttbar_ttbar_V_VVV;1"] == "TH1D"
         assert file["data"].values().tolist() == document["data"]["counts"]
+
+
+def test_in_a_jupyter_kernel_a_run_returns_and_shows_its_result(
+    real_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a notebook that runs the pipeline, shows the plot and the result (in a real ipykernel)
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core's own paths, without its deprecation notice
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import hzz\n"
+            f"result = hzz.run(samples=['data_A', 'data_B'], dataset={str(real_dataset)!r}, workers=2,\n"
+            f"                 output_dir={str(tmp_path / 'out')!r}, transport='embedded')\n"
+            "result.data.events_selected"
+        ),
+        nbformat.v4.new_code_cell("result.plot()"),
+        nbformat.v4.new_code_cell("result"),
+    ]
+    # When it is executed
+    where = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources=where).execute()
+    # Then the run finished once with the published selection, the plot shows as a picture and
+    # the result as a table
+    run, plot, shown = ([o for o in cell.outputs if o["output_type"] == "execute_result"] for cell in notebook.cells)
+    assert run[0]["data"]["text/plain"] == "113"
+    assert "image/png" in plot[0]["data"]
+    assert "<table>" in shown[0]["data"]["text/html"] and "data_A" in shown[0]["data"]["text/html"]
+    outputs = [o for cell in notebook.cells for o in cell.outputs]
+    streams = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "died" not in streams and "Error" not in streams
