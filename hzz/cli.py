@@ -56,6 +56,22 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
         help="re-run only the failed chunks of the run in the output folder, then merge them into it",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--check", action="store_true", help="then compare the run with the notebook's published numbers (hzz check)"
+    )
+
+
+def _check_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check", help="compare a run on the real 2020 data with the notebook's published numbers, file by file"
+    )
+    p.add_argument("path", nargs="?", help="the run's results.json or folder (default: HZZ_OUTPUT_DIR)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from hzz.check import main as check_main
+
+    return check_main(args.path or Settings.from_env().output_dir)
 
 
 def _requeue_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -133,11 +149,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  failed: {failure['error']}")
     print(f"plot:    {out / results['plot']['png']}  (and {results['plot']['svg']})")
     print(f"results: {out / 'results.json'}")
+    code = 1 if results["state"] != "complete" else 0
+    if args.check:
+        from hzz.check import main as check_main
+
+        code = max(code, check_main(out))
     if server is not None:
         print(f"page:    http://127.0.0.1:{args.serve}/  (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):
             server.join()
-    return 1 if results["state"] != "complete" else 0
+    return code
 
 
 def _start_server(output_dir: str, port: int):  # type: ignore[no-untyped-def]
@@ -159,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _run_parser(subparsers)
     _requeue_parser(subparsers)
+    _check_parser(subparsers)
     gen = subparsers.add_parser("generate", help="write synthetic files in a release's schema", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
@@ -176,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "requeue-failed":
             return _requeue(args)
+        if args.command == "check":
+            return _check(args)
         print(settings_table())
         return 0
     except HZZError as e:

@@ -16,7 +16,7 @@ import time
 from contextlib import ExitStack
 from typing import Any, Literal
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a terminal
 
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings

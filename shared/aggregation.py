@@ -33,7 +33,15 @@ from hzz.shared.errors import CheckpointError, DecodeError, RetryLater
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, RequeueNotice, RunManifest, decode_message
 from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter_logged
-from hzz.shared.outputs import CHECKPOINT_FILE, PLOT_FILES, RESULTS_FILE, ensure_writable, run_folder, write_atomic
+from hzz.shared.outputs import (
+    CHECKPOINT_FILE,
+    PLOT_FILES,
+    RESULTS_FILE,
+    ROOT_FILE,
+    ensure_writable,
+    run_folder,
+    write_atomic,
+)
 from hzz.shared.runstore import RunStore, find_runs
 
 __all__ = ["MAX_RESULT_BYTES", "Aggregator", "Renderer", "run_aggregator"]
@@ -383,7 +391,7 @@ class Renderer:
             self._drawn_at[tally.run_id] = time.monotonic()
             self._draw_seconds = time.monotonic() - started
         if tally.run_id == aggregator.newest:
-            _mirror(run_dir, folder, [*PLOT_FILES.values(), RESULTS_FILE])
+            _mirror(run_dir, folder, [*PLOT_FILES.values(), ROOT_FILE, RESULTS_FILE])
 
 
 def _mirror(run_dir: Path, folder: Path, names: Iterable[str]) -> None:

@@ -195,6 +195,7 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
         raise PermanentChunkError(msg) from e
     sumw_total = float(len(mass)) if weights is None else float(np.sum(weights, dtype=np.float64))
+    sumw2_total = sumw_total if weights is None else float(np.sum(np.square(weights, dtype=np.float64)))
     histogram = histogram_sums(mass, weights, release.binning)
     return ChunkResult(
         run_id=task.run_id,
@@ -203,6 +204,7 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         events_read=len(events),
         events_selected=len(mass),
         sumw_total=sumw_total,
+        sumw2_total=sumw2_total,
         binning=release.binning.to_json(),
         attempt=task.attempt,
         worker=worker or default_worker_name(),

@@ -50,6 +50,8 @@ class SampleTally:
     events_read: int = 0
     events_selected: int = 0
     sumw_total: float = 0.0
+    #: Σw² over the whole mass range; None once a chunk came without it (an older worker).
+    sumw2_total: float | None = 0.0
     chunks_done: int = 0
     chunks_failed: int = 0
 
@@ -63,13 +65,15 @@ class SampleTally:
         self.events_read += result.events_read
         self.events_selected += result.events_selected
         self.sumw_total += result.sumw_total
+        if self.sumw2_total is not None:
+            self.sumw2_total = None if result.sumw2_total is None else self.sumw2_total + result.sumw2_total
 
     def histogram(self, binning: Binning) -> hist.Hist:
         """The sums as a ``hist.Hist`` with Weight storage."""
         return histogram_from_json({"sumw": self.sumw, "sumw2": self.sumw2}, binning)
 
     def copy(self) -> SampleTally:
-        twin = SampleTally(self.bins, self.events_read, self.events_selected, self.sumw_total)
+        twin = SampleTally(self.bins, self.events_read, self.events_selected, self.sumw_total, self.sumw2_total)
         twin.sumw, twin.sumw2 = self.sumw.copy(), self.sumw2.copy()
         twin.chunks_done, twin.chunks_failed = self.chunks_done, self.chunks_failed
         return twin
@@ -164,6 +168,10 @@ class RunTally:
         if len(result.sumw) != bins or len(result.sumw2) != bins:
             _reject(f"{where} has {len(result.sumw)} and {len(result.sumw2)} sums; expected {bins} each")
         values = [result.sumw_total, *result.sumw, *result.sumw2]
+        if result.sumw2_total is not None:
+            values.append(result.sumw2_total)
+            if result.sumw2_total < 0:
+                _reject(f"{where} has a negative Σw² over the mass range")
         if not all(math.isfinite(v) for v in values):
             _reject(f"{where} carries a sum that is not finite (NaN or infinity)")
         selected = result.events_selected

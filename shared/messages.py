@@ -95,6 +95,7 @@ _TYPE_CHECKS = {
     "int": _is_int,
     "int | None": lambda v: v is None or _is_int(v),
     "float": _is_number,
+    "float | None": lambda v: v is None or _is_number(v),
     "str | None": lambda v: v is None or isinstance(v, str),
     "list[float]": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
@@ -219,6 +220,8 @@ class ChunkResult(Message):
     events_selected: int = 0
     #: Σw of the selected events over the whole mass range (the event count for data).
     sumw_total: float = 0.0
+    #: Σw² of the same events: the yield's uncertainty is its square root (None from older workers).
+    sumw2_total: float | None = None
     sumw: list[float] = field(default_factory=list)
     sumw2: list[float] = field(default_factory=list)
     binning: list[float] = field(default_factory=list)

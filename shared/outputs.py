@@ -19,6 +19,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "PLOT_FILES",
     "RESULTS_FILE",
+    "ROOT_FILE",
     "RUNS_FOLDER",
     "RUN_ID_PATTERN",
     "SCHEMA_VERSION",
@@ -41,7 +42,9 @@ STATE_FILE = "state.sqlite"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: The plot in a raster format for the page and a vector format for papers.
 PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
-#: Version of the results.json layout; bump on incompatible changes.
+#: The histograms as a ROOT file (one TH1D per sample, per group and the data).
+ROOT_FILE = "hzz_m4l.root"
+#: Version of the results.json layout; bump on incompatible changes (new fields are compatible).
 SCHEMA_VERSION = 1
 
 

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import platform
 import time
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hzz.shared.histograms import histogram_to_json, sum_histograms
+from hzz.shared.histograms import histogram_from_json, histogram_to_json, sum_histograms
 from hzz.shared.merging import RunTally
-from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, SCHEMA_VERSION, write_atomic
+from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, ROOT_FILE, SCHEMA_VERSION, write_atomic
 from hzz.shared.plotting import m4l_figure
+from hzz.shared.rootfile import write_root
 
 __all__ = ["results_document", "write_outputs"]
 
@@ -82,6 +85,7 @@ def results_document(
             "events_read": s.events_read,
             "events_selected": s.events_selected,
             "weighted_yield": s.sumw_total,
+            "weighted_yield_uncertainty": _root(s.sumw2_total),
             **histogram_to_json(histograms[name]),
         }
     groups = {}
@@ -99,6 +103,7 @@ def results_document(
             "events_read": sum(tally.samples[m].events_read for m in members),
             "events_selected": sum(tally.samples[m].events_selected for m in members),
             "weighted_yield": sum(tally.samples[m].sumw_total for m in members),
+            "weighted_yield_uncertainty": _root(_sum_or_none(tally.samples[m].sumw2_total for m in members)),
             **histogram_to_json(h),
         }
         if group.is_data:
@@ -131,10 +136,25 @@ def results_document(
         "data": data,
         "significance": _significance(tally, groups),
         "plot": dict(PLOT_FILES),
+        "root_file": ROOT_FILE,
         "profile": tally.release.name,
         "settings": tally.manifest.settings,
         "versions": _versions(),
     }
+
+
+def _root(sumw2: float | None) -> float | None:
+    """√Σw², the statistical uncertainty of a weighted yield (None where Σw² is unknown)."""
+    return None if sumw2 is None else math.sqrt(max(sumw2, 0.0))
+
+
+def _sum_or_none(values: Iterable[float | None]) -> float | None:
+    total = 0.0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | None:
@@ -156,31 +176,65 @@ def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | N
 def write_outputs(
     folder: Path, tally: RunTally, *, draw: bool = True, stall_seconds: float | None = None
 ) -> dict[str, Any]:
-    """Write ``results.json`` and, when ``draw``, the plot first (so the page never links a plot
-    that is not there yet). Returns the results document.
+    """Write ``results.json``, then, when ``draw``, the plot (PNG, SVG) and the ROOT file.
 
-    Without ``draw`` the document says ``"plot": null`` unless a plot of the run is already there.
-    The JSON is strict (no NaN or infinity: :class:`ValueError` rather than a file no reader takes).
+    results.json goes first: its numbers need no drawing, so a reader sees them as soon as they
+    are merged, and the page shows the previous plot (or none yet: it asks for the plot's file
+    only once it exists) until the new one replaces it. Without ``draw`` the document says
+    ``"plot": null`` unless a plot of the run is already there. The JSON is strict (no NaN or
+    infinity: :class:`ValueError` rather than a file no reader takes).
+
+    Args:
+        folder: the run's folder.
+        tally: the run as merged so far.
+        draw: draw the plot and write the ROOT file too.
+        stall_seconds: see :func:`results_document`.
+
+    Returns:
+        dict[str, Any]: the results document written.
     """
     folder.mkdir(parents=True, exist_ok=True)
     document = results_document(tally, stall_seconds=stall_seconds)
-    if draw:
-        counts = document["tally"]
-        note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
-        figure = m4l_figure(
-            {name: s.histogram(tally.binning) for name, s in tally.samples.items()},
-            lumi=tally.manifest.lumi,
-            fraction=tally.manifest.fraction,
-            binning=tally.binning,
-            groups=tally.release.groups,
-            style=tally.release.style,
-            note=note,
-        )
-        for fmt, name in PLOT_FILES.items():
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=fmt, dpi=150)
-            write_atomic(folder / name, buffer.getvalue())
-    elif not (folder / PLOT_FILES["png"]).exists():
+    if not draw and not (folder / PLOT_FILES["png"]).exists():
         document["plot"] = None
     write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1, allow_nan=False).encode())
+    if not draw:
+        return document
+    counts = document["tally"]
+    note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
+    histograms = {name: s.histogram(tally.binning) for name, s in tally.samples.items()}
+    figure = m4l_figure(
+        histograms,
+        lumi=tally.manifest.lumi,
+        fraction=tally.manifest.fraction,
+        binning=tally.binning,
+        groups=tally.release.groups,
+        style=tally.release.style,
+        note=note,
+        empty_text=_why_empty(document),
+    )
+    for fmt, name in PLOT_FILES.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, dpi=150)
+        write_atomic(folder / name, buffer.getvalue())
+    groups = {label: histogram_from_json(g, tally.binning) for label, g in document["groups"].items()}
+    data_label = next((label for label, g in document["groups"].items() if g["is_data"]), None)
+    write_root(
+        folder / ROOT_FILE,
+        samples=histograms,
+        groups=groups,
+        data=groups[data_label] if data_label is not None else None,
+    )
     return document
+
+
+def _why_empty(document: dict[str, Any]) -> str:
+    """The line under "No events selected" on a plot without events: what the run has done so far."""
+    counts = document["tally"]
+    if counts["failed"] and not counts["done"]:
+        if counts["pending"]:
+            return f"{counts['failed']} of {counts['total']} chunks failed, none done yet"
+        return f"all {counts['total']} chunks failed"
+    if counts["pending"]:
+        return f"{counts['done']} of {counts['total']} chunks done"
+    return f"none of the {document['events']['read']:,} events read passed the selection"

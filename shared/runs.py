@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter (hzz.run), a text bar in a terminal
 
 from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS samples (
     events_read INTEGER NOT NULL,
     events_selected INTEGER NOT NULL,
     sumw_total REAL NOT NULL,
+    sumw2_total REAL,
     sumw BLOB NOT NULL,
     sumw2 BLOB NOT NULL
 );
@@ -127,13 +128,14 @@ class RunStore:
                 rows,
             )
             db.executemany(
-                "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         name,
                         s.events_read,
                         s.events_selected,
                         s.sumw_total,
+                        s.sumw2_total,
                         s.sumw.astype("<f8").tobytes(),
                         s.sumw2.astype("<f8").tobytes(),
                     )
@@ -179,9 +181,9 @@ class RunStore:
                 else:
                     tally.done.add(chunk_id)
                     tally.samples[sample].chunks_done += 1
-            for name, read, selected, total, sumw, sumw2 in self._db.execute("SELECT * FROM samples"):
+            for name, read, selected, total, total2, sumw, sumw2 in self._db.execute("SELECT * FROM samples"):
                 s = tally.samples[name]
-                s.events_read, s.events_selected, s.sumw_total = read, selected, total
+                s.events_read, s.events_selected, s.sumw_total, s.sumw2_total = read, selected, total, total2
                 s.sumw, s.sumw2 = np.frombuffer(sumw, "<f8").copy(), np.frombuffer(sumw2, "<f8").copy()
         except CheckpointError:
             raise

@@ -112,6 +112,7 @@ def _assert_equals_notebook(results: dict[str, Any], expected: dict[str, Noteboo
         np.testing.assert_allclose(got["sumw"], nb.sumw, rtol=1e-9, atol=0, err_msg=sample)
         np.testing.assert_allclose(got["sumw2"], nb.sumw2, rtol=1e-9, atol=0, err_msg=sample)
         assert got["weighted_yield"] == pytest.approx(nb.sumw_total, rel=1e-9, abs=0)
+        assert got["weighted_yield_uncertainty"] == pytest.approx(np.sqrt(nb.sumw2_total), rel=1e-9, abs=0)
         if got["is_data"]:
             assert got["sumw"] == nb.sumw.tolist()  # counts: exactly
 

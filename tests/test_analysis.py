@@ -179,7 +179,7 @@ def test_a_real_data_file_gives_the_notebooks_event_counts(
 
     # Then it reads and selects the notebook's numbers of events, each counting 1
     assert (result.events_read, result.events_selected) == (read, selected)
-    assert result.sumw_total == float(selected)
+    assert result.sumw_total == result.sumw2_total == float(selected)
     assert result.sumw2 == result.sumw
     assert result.error is None
 
@@ -299,6 +299,7 @@ def test_an_mc_sample_in_chunks_equals_the_notebook(small_dataset: Path, sample:
     assert sum(r.events_read for r in results) == notebook.events_read == entries
     assert sum(r.events_selected for r in results) == notebook.events_selected
     assert sum(r.sumw_total for r in results) == pytest.approx(notebook.sumw_total, rel=1e-9)
+    assert sum(r.sumw2_total for r in results) == pytest.approx(notebook.sumw2_total, rel=1e-9)
     np.testing.assert_allclose(np.sum([r.sumw for r in results], axis=0), notebook.sumw, rtol=1e-9, atol=1e-300)
     np.testing.assert_allclose(np.sum([r.sumw2 for r in results], axis=0), notebook.sumw2, rtol=1e-9, atol=1e-300)
     assert notebook.events_selected > 0

@@ -106,7 +106,7 @@ def test_an_encoded_message_is_utf8_json_tagged_with_its_kind() -> None:
 def test_floats_round_trip_exactly() -> None:
     # Given a result holding floats that have no short decimal form
     values = [1 / 3, 0.1 + 0.2, 1e-300, 123456789.123456789]
-    result = a_result(sumw=values + [0.0] * 30, sumw_total=2 / 3)
+    result = a_result(sumw=values + [0.0] * 30, sumw_total=2 / 3, sumw2_total=1 / 7)
 
     # When it is encoded and decoded
     again = ChunkResult.decode(result.encode())
@@ -114,6 +114,18 @@ def test_floats_round_trip_exactly() -> None:
     # Then every float is bit-for-bit the same
     assert again.sumw[:4] == values
     assert again.sumw_total == 2 / 3
+    assert again.sumw2_total == 1 / 7
+
+
+def test_a_result_without_its_total_sum_of_squared_weights_decodes_as_unknown() -> None:
+    # Given a result of an older worker, without "sumw2_total"
+    body = json.loads(a_result().encode())
+    del body["sumw2_total"]
+
+    # When it is decoded, then the total is unknown (None), and a string there is refused
+    assert ChunkResult.decode(json.dumps(body).encode()).sumw2_total is None
+    with pytest.raises(DecodeError, match="sumw2_total"):
+        ChunkResult.decode(json.dumps({**body, "sumw2_total": "1.0"}).encode())
 
 
 def test_a_result_with_an_error_is_failed_and_one_without_is_not() -> None:

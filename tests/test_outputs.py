@@ -18,6 +18,7 @@ from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for
 from hzz.shared.outputs import (
     PLOT_FILES,
     RESULTS_FILE,
+    ROOT_FILE,
     RUNS_FOLDER,
     STATE_FILE,
     ensure_writable,
@@ -66,6 +67,7 @@ def success(sample: str, start: int, stop: int, seed: int) -> ChunkResult:
         events_read=stop - start,
         events_selected=n,
         sumw_total=float(n) if weights is None else float(weights.sum()),
+        sumw2_total=float(n) if weights is None else float((weights**2).sum()),
         binning=M4L_BINNING.to_json(),
         **histogram_to_json(h),
     )
@@ -192,6 +194,7 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "groups",
         "data",
         "plot",
+        "root_file",
         "settings",
         "versions",
         "profile",
@@ -359,12 +362,92 @@ def test_the_outputs_are_the_plot_files_and_results_json(tmp_path: Path, complet
     # When the outputs are written
     document = write_outputs(tmp_path, complete_tally)
 
-    # Then the folder holds the PNG, the SVG and results.json (equal to the returned document), nothing else
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([RESULTS_FILE, *PLOT_FILES.values()])
+    # Then the folder holds the PNG, the SVG, the ROOT file and results.json (equal to the returned
+    # document), nothing else
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([RESULTS_FILE, ROOT_FILE, *PLOT_FILES.values()])
     assert (tmp_path / PLOT_FILES["png"]).read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in (tmp_path / PLOT_FILES["svg"]).read_bytes()
     assert json.loads((tmp_path / RESULTS_FILE).read_text()) == document
     assert document["state"] == "complete"
+
+
+def test_the_root_file_holds_a_th1d_per_sample_per_group_and_the_data(tmp_path: Path, complete_tally: RunTally) -> None:
+    # Given a complete run's outputs
+    document = write_outputs(tmp_path, complete_tally)
+
+    # When the ROOT file is opened with uproot (as a ROOT or coffea user would)
+    import uproot
+
+    with uproot.open(tmp_path / ROOT_FILE) as file:
+        classes = file.classnames()
+        # Then each sample, each group (under a plain name, titled with its label) and the data is a TH1D
+        samples = {k.split("/")[1].split(";")[0] for k in classes if k.startswith("samples/")}
+        assert samples == set(PLAN)
+        groups = {k.split(";")[0]: file[k].member("fTitle") for k in classes if k.startswith("groups/")}
+        assert groups == {
+            "groups/Data": "Data",
+            "groups/Background_Z_ttbar": r"Background $Z,t\bar{t}$",
+            "groups/Background_ZZ": r"Background $ZZ^*$",
+            "groups/Signal_m_H_125_GeV": r"Signal ($m_H$ = 125 GeV)",
+        }
+        assert {classes[k] for k in classes if "/" in k or k.startswith("data")} == {"TH1D"}
+        # with results.json's Σw as contents and √Σw² as errors, on the run's binning
+        llll = file["samples/llll"]
+        assert llll.values().tolist() == document["samples"]["llll"]["sumw"]
+        assert llll.variances().tolist() == pytest.approx(document["samples"]["llll"]["sumw2"], rel=1e-15)
+        assert llll.axis().edges().tolist() == pytest.approx(M4L_BINNING.edges.tolist())
+        zz = file["groups/Background_ZZ"]
+        assert zz.values().tolist() == document["groups"][r"Background $ZZ^*$"]["sumw"]
+        assert file["data"].values().tolist() == document["data"]["counts"]
+    assert document["root_file"] == ROOT_FILE
+
+
+def test_yields_carry_the_root_of_their_sum_of_squared_weights(complete_tally: RunTally) -> None:
+    # Given a complete run whose results carry Σw² over the whole mass range
+    doc = results_document(complete_tally)
+    expected = {}
+    for result in all_results():
+        expected[result.sample] = expected.get(result.sample, 0.0) + result.sumw2_total
+
+    # Then each sample's yield is ± √Σw², each group's ± √ of its samples' sum, data ± √N
+    for sample, sumw2 in expected.items():
+        assert doc["samples"][sample]["weighted_yield_uncertainty"] == pytest.approx(np.sqrt(sumw2), rel=1e-12)
+    zz_tt = doc["groups"][r"Background $Z,t\bar{t}$"]
+    assert zz_tt["weighted_yield_uncertainty"] == pytest.approx(np.sqrt(expected["Zee"]), rel=1e-12)
+    data = doc["groups"]["Data"]
+    assert data["weighted_yield_uncertainty"] == pytest.approx(np.sqrt(data["weighted_yield"]), rel=1e-12)
+
+
+def test_a_yield_from_a_result_without_its_squared_weights_has_no_uncertainty() -> None:
+    # Given a run where one llll result comes from an older worker (no Σw² over the whole range)
+    tally = RunTally(a_manifest(), started=1000.0)
+    for result in all_results():
+        if result.sample == "llll" and result.chunk_id.endswith("0-500"):
+            result = ChunkResult(**{**result.__dict__, "sumw2_total": None})
+        tally.add(result)
+
+    # Then that sample's and its group's uncertainty is unknown (null), never a wrong number
+    doc = results_document(tally)
+    assert doc["samples"]["llll"]["weighted_yield_uncertainty"] is None
+    assert doc["groups"][r"Background $ZZ^*$"]["weighted_yield_uncertainty"] is None
+    assert doc["samples"]["Zee"]["weighted_yield_uncertainty"] is not None
+
+
+def test_a_run_whose_chunks_all_failed_draws_a_no_events_plot(tmp_path: Path) -> None:
+    # Given a run whose every chunk failed
+    tally = RunTally(a_manifest(), started=1000.0)
+    for sample, ranges in PLAN.items():
+        for start, stop in ranges:
+            tally.add(failure(sample, start, stop))
+
+    # When its outputs are written
+    document = write_outputs(tmp_path, tally)
+
+    # Then they are written all the same, and the plot says why it is empty
+    assert document["state"] == "complete_with_failures"
+    svg = (tmp_path / PLOT_FILES["svg"]).read_text()
+    assert "No events selected" in svg and "all 7 chunks failed" in svg
+    assert (tmp_path / ROOT_FILE).stat().st_size > 0
 
 
 # --- a run's durable state ----------------------------------------------------------------------

@@ -1,8 +1,14 @@
-"""The web server with Flask's test client, over an output folder in every state of a run."""
+"""The web server with Flask's test client, over an output folder in every state of a run.
+
+The output folders are written by the real results writer (:mod:`hzz.shared.report`) on a real
+small run's tally (:mod:`hzz.devtools.webdemo`: the real data_A and data_B files and generated MC
+files, analysed chunk by chunk), one folder per run under ``runs/`` where runs sit side by side.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +16,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from hzz.devtools.webdemo import RUNS_DIR, demo_run, mirror, write_run, write_scaling_logs
+from hzz.shared.report import results_document
 from hzz.webserver import create_app, reader
 from hzz.webserver.__main__ import parse_args
-from hzz.webserver.demo import demo_results, write_scaling_logs
 from hzz.webserver.server import GunicornServer, gunicorn_options
 
 #: The smallest valid PNG (1×1, transparent): the server never decodes it.
@@ -47,6 +54,25 @@ def fetch(client: FlaskClient, path: str, method: str = "GET") -> Any:
     response.get_data()
     response.close()
     return response
+
+
+#: When the runs below started (fixed, so that a document written twice is the same document).
+STARTED = 1_795_602_600.0  # 2026-11-25T10:30:00Z
+
+
+def real_results(state: str = "complete", *, progress: float = 0.5, failed: int = 0) -> dict[str, Any]:
+    """results.json as the aggregator writes it for a real small run at some moment.
+
+    Args:
+        state: "running" (``progress`` of the chunks merged), "complete" or "complete_with_failures".
+        progress: the fraction merged while running.
+        failed: chunks failed (the last ones; at least one for "complete_with_failures").
+    """
+    if state == "complete_with_failures":
+        failed = max(failed, 1)
+    tally = demo_run("2020").tally(progress=progress if state == "running" else 1.0, failed=failed, started=STARTED)
+    now = tally.finished if tally.finished is not None else STARTED + 30.0
+    return json.loads(json.dumps(results_document(tally, now=now)))
 
 
 def write_results(folder: Path, results: dict[str, Any] | str, *, plot: bool = True) -> None:
@@ -156,7 +182,7 @@ def test_health_is_ok_and_readiness_needs_the_folder(client: FlaskClient, app: F
 
 def test_a_running_run_reports_its_progress_and_partial_plot(client: FlaskClient, output_dir: Path) -> None:
     # Given the aggregator has written a partial result and plot
-    results = demo_results("running", progress=0.5)
+    results = real_results("running", progress=0.5)
     write_results(output_dir, results)
     # When the status is polled
     body = client.get("/api/status").get_json()
@@ -179,7 +205,7 @@ def test_a_running_run_reports_its_progress_and_partial_plot(client: FlaskClient
 
 
 def test_a_complete_run_is_complete(client: FlaskClient, output_dir: Path) -> None:
-    write_results(output_dir, demo_results("complete"))
+    write_results(output_dir, real_results("complete"))
     body = client.get("/api/status").get_json()
     assert body["state"] == "complete"
     assert body["tally"]["done"] == body["tally"]["total"] and body["tally"]["pending"] == 0
@@ -188,7 +214,7 @@ def test_a_complete_run_is_complete(client: FlaskClient, output_dir: Path) -> No
 
 
 def test_failed_chunks_are_counted_and_listed(client: FlaskClient, output_dir: Path) -> None:
-    results = demo_results("complete_with_failures", failed=2)
+    results = real_results("complete_with_failures", failed=2)
     write_results(output_dir, results)
     body = client.get("/api/status").get_json()
     assert body["state"] == "complete_with_failures"
@@ -199,11 +225,11 @@ def test_failed_chunks_are_counted_and_listed(client: FlaskClient, output_dir: P
 
 
 def test_the_plot_version_changes_when_the_plot_is_rewritten(client: FlaskClient, output_dir: Path) -> None:
-    write_results(output_dir, demo_results("running", progress=0.2))
+    write_results(output_dir, real_results("running", progress=0.2))
     before = client.get("/api/status").get_json()
     # When the aggregator replaces the plot and the results with newer ones
     (output_dir / "hzz_m4l.png").write_bytes(PNG + b"\0" * 16)
-    (output_dir / "results.json").write_text(json.dumps(demo_results("complete")))
+    (output_dir / "results.json").write_text(json.dumps(real_results("complete")))
     after = client.get("/api/status").get_json()
     # Then both versions change, so the page fetches the new plot and results
     assert after["plot_version"] != before["plot_version"]
@@ -212,7 +238,7 @@ def test_the_plot_version_changes_when_the_plot_is_rewritten(client: FlaskClient
 
 
 def test_results_without_a_plot_have_no_plot_version(client: FlaskClient, output_dir: Path) -> None:
-    write_results(output_dir, demo_results("running", progress=0.1), plot=False)
+    write_results(output_dir, real_results("running", progress=0.1), plot=False)
     assert client.get("/api/status").get_json()["plot_version"] is None
 
 
@@ -287,7 +313,7 @@ def test_results_with_odd_field_types_still_give_a_status(client: FlaskClient, o
 
 def test_nan_and_infinity_in_the_results_are_served_as_null(client: FlaskClient, output_dir: Path) -> None:
     # Given a results.json written by Python's json with non-finite numbers (not valid JSON)
-    results = demo_results("running", progress=0.1)
+    results = real_results("running", progress=0.1)
     text = json.dumps({**results, "events_per_second": float("nan"), "elapsed_seconds": float("inf")})
     assert "NaN" in text and "Infinity" in text
     write_results(output_dir, text)
@@ -299,7 +325,7 @@ def test_nan_and_infinity_in_the_results_are_served_as_null(client: FlaskClient,
 
 @pytest.mark.parametrize("png", [["hzz_m4l.png"], "results.json", None, 3])
 def test_an_odd_plot_name_falls_back_to_the_default(client: FlaskClient, output_dir: Path, png: Any) -> None:
-    write_results(output_dir, {**demo_results("running", progress=0.1), "plot": {"png": png}})
+    write_results(output_dir, {**real_results("running", progress=0.1), "plot": {"png": png}})
     body = client.get("/api/status").get_json()
     assert body["plot"] == "hzz_m4l.png" and body["plot_version"]
 
@@ -329,13 +355,13 @@ def test_every_allowed_file_is_served_uncached_with_its_type(
 
 
 def test_an_svg_plot_cannot_run_script(client: FlaskClient, output_dir: Path) -> None:
-    write_results(output_dir, demo_results("complete"))
+    write_results(output_dir, real_results("complete"))
     response = fetch(client, "/files/hzz_m4l.svg")
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 def test_a_head_request_of_a_file_has_no_body(client: FlaskClient, output_dir: Path) -> None:
-    write_results(output_dir, demo_results("complete"))
+    write_results(output_dir, real_results("complete"))
     response = fetch(client, "/files/hzz_m4l.png", method="HEAD")
     assert response.status_code == 200 and response.data == b""
     assert response.headers["Content-Length"] == str(len(PNG))
@@ -371,7 +397,7 @@ def test_a_head_request_of_a_file_has_no_body(client: FlaskClient, output_dir: P
 )
 def test_bad_paths_and_private_files_are_404(client: FlaskClient, output_dir: Path, path: str) -> None:
     # Given a folder that holds private files next to the public ones
-    write_results(output_dir, demo_results("complete"))
+    write_results(output_dir, real_results("complete"))
     (output_dir / ".checkpoint.json").write_text('{"private": true}')
     (output_dir / ".results.json.tmp").write_text("{}")
     # When a path outside the allow-list is asked for, then it is a JSON 404 that leaks nothing
@@ -384,11 +410,11 @@ def test_bad_paths_and_private_files_are_404(client: FlaskClient, output_dir: Pa
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 @pytest.mark.parametrize("path", ["/", "/api/status", "/api/results", "/files/results.json", "/healthz"])
 def test_the_server_is_read_only(client: FlaskClient, output_dir: Path, method: str, path: str) -> None:
-    write_results(output_dir, demo_results("complete"))
+    write_results(output_dir, real_results("complete"))
     response = client.open(path, method=method, data=b"{}")
     assert response.status_code == 405
     assert response.get_json()["error"] == "method not allowed"
-    assert (output_dir / "results.json").read_text() == json.dumps(demo_results("complete"))
+    assert (output_dir / "results.json").read_text() == json.dumps(real_results("complete"))
 
 
 # ---- scaling ----
@@ -467,3 +493,148 @@ def test_python_m_webserver_configures_gunicorn(app: Flask) -> None:
     assert server.cfg.workers == 3
     assert server.cfg.worker_class_str == "gthread"
     assert server.load() is app
+
+
+# ---- runs side by side (output_plots/runs/<run_id>/, the newest mirrored at the top) ----
+
+
+@pytest.fixture(scope="module")
+def runs_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three runs written by the real writer: two complete (one with a failed chunk), the newest running."""
+    folder = tmp_path_factory.mktemp("runs")
+    run = demo_run("2020")
+    moments = [
+        ("20261124-080000-aaaaaa", STARTED - 7200, {"failed": 1}),
+        ("20261124-090000-bbbbbb", STARTED - 3600, {}),
+        ("20261125-103000-cccccc", STARTED, {"progress": 0.5}),
+    ]
+    for run_id, started, kwargs in moments:
+        write_run(folder / RUNS_DIR / run_id, run.tally(run_id=run_id, started=started, **kwargs))
+    mirror(folder, "20261125-103000-cccccc")
+    return folder
+
+
+@pytest.fixture
+def runs_client(runs_folder: Path) -> FlaskClient:
+    return create_app({"OUTPUT_DIR": str(runs_folder), "TESTING": True}).test_client()
+
+
+def test_the_runs_are_listed_newest_first_with_state_chunks_and_start(runs_client: FlaskClient) -> None:
+    body = runs_client.get("/api/runs").get_json()
+    runs = body["runs"]
+    assert [r["run_id"] for r in runs] == ["20261125-103000-cccccc", "20261124-090000-bbbbbb", "20261124-080000-aaaaaa"]
+    assert [r["state"] for r in runs] == ["running", "complete", "complete_with_failures"]
+    assert [r["latest"] for r in runs] == [True, False, False]
+    assert runs[0]["tally"] == {"total": 16, "done": 8, "failed": 0, "pending": 8}
+    assert runs[2]["tally"]["failed"] == 1
+    assert runs[0]["started_at"] == "2026-11-25T10:30:00Z" and runs[1]["started_at"] == "2026-11-25T09:30:00Z"
+    assert runs[0]["profile"] == "2020" and body["version"]
+
+
+def test_any_run_is_served_by_its_id(runs_client: FlaskClient, runs_folder: Path) -> None:
+    # Given an older run of the folder
+    run_id = "20261124-080000-aaaaaa"
+    own = runs_folder / RUNS_DIR / run_id
+    # Then its results, status and files are its own, not the newest run's
+    results = runs_client.get(f"/api/results?run={run_id}")
+    assert results.status_code == 200
+    assert results.get_json() == json.loads((own / "results.json").read_text())
+    status = runs_client.get(f"/api/status?run={run_id}").get_json()
+    assert (status["run_id"], status["state"], status["failed_chunks"]) == (run_id, "complete_with_failures", 1)
+    assert status["plot_version"] == reader.file_version(own / "hzz_m4l.png")
+    for name in ("hzz_m4l.png", "hzz_m4l.svg", "hzz_m4l.root", "results.json"):
+        assert fetch(runs_client, f"/files/{name}?run={run_id}").data == (own / name).read_bytes()
+    # And without ?run= everything is the newest run's, as before
+    assert runs_client.get("/api/status").get_json()["run_id"] == "20261125-103000-cccccc"
+    assert runs_client.get("/api/results").get_json()["state"] == "running"
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["..", "../runs", "a/b", "..%2F..%2Fsecret", "%2e%2e", "", ".hidden", "-x", "x" * 129, "id with space", "ü"],
+)
+def test_a_malformed_run_id_is_refused_with_400(runs_client: FlaskClient, run_id: str) -> None:
+    for path in ("/api/results", "/api/status", "/files/results.json", "/"):
+        response = runs_client.get(path, query_string={"run": run_id})
+        assert response.status_code == 400, (path, run_id)
+        assert response.get_json() == {"error": "bad request", "status": 400}
+
+
+def test_an_unknown_or_hidden_run_is_404(runs_client: FlaskClient, runs_folder: Path, tmp_path: Path) -> None:
+    # Given a well-formed id of no run, a symbolic link posing as a run, and a folder whose
+    # results.json names another run
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "results.json").write_text(json.dumps(real_results("complete")))
+    (runs_folder / RUNS_DIR / "20261101-000000-linked").symlink_to(tmp_path / "elsewhere")
+    (runs_folder / RUNS_DIR / "20261101-000000-misfit").mkdir()
+    (runs_folder / RUNS_DIR / "20261101-000000-misfit" / "results.json").write_text(json.dumps(real_results()))
+    try:
+        for run_id in ("20991231-000000-ffffff", "20261101-000000-linked"):
+            assert runs_client.get(f"/api/results?run={run_id}").status_code == 404
+            assert fetch(runs_client, f"/files/results.json?run={run_id}").status_code == 404
+        # Then none of them is listed
+        listed = [r["run_id"] for r in runs_client.get("/api/runs").get_json()["runs"]]
+        assert not any(r.startswith("20261101") for r in listed)
+    finally:
+        (runs_folder / RUNS_DIR / "20261101-000000-linked").unlink()
+        shutil.rmtree(runs_folder / RUNS_DIR / "20261101-000000-misfit")
+
+
+def test_a_folder_of_one_run_lists_that_run(client: FlaskClient, output_dir: Path) -> None:
+    # Given the single-run layout (no runs/ folder): the run at the top is the list
+    results = real_results("complete")
+    write_results(output_dir, results)
+    runs = client.get("/api/runs").get_json()["runs"]
+    assert [(r["run_id"], r["latest"]) for r in runs] == [(results["run_id"], True)]
+    assert client.get(f"/api/results?run={results['run_id']}").get_json() == results
+    assert client.get("/api/runs").status_code == 200
+
+
+def test_the_runs_version_changes_when_a_run_writes(client: FlaskClient, output_dir: Path) -> None:
+    assert client.get("/api/status").get_json()["runs_version"] is None
+    run = demo_run("2020")
+    write_run(output_dir / RUNS_DIR / "r1", run.tally(run_id="r1", started=STARTED), plot=False)
+    first = client.get("/api/status").get_json()["runs_version"]
+    write_run(output_dir / RUNS_DIR / "r2", run.tally(run_id="r2", started=STARTED), plot=False)
+    assert first is not None
+    assert client.get("/api/status").get_json()["runs_version"] != first
+
+
+# ---- what the page starts from ----
+
+
+def test_the_status_carries_the_servers_clock(client: FlaskClient) -> None:
+    import datetime as dt
+
+    stamp = client.get("/api/status").get_json()["server_time"]
+    parsed = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - parsed).total_seconds()) < 5
+
+
+def test_the_page_is_served_with_the_status_of_its_run(runs_client: FlaskClient) -> None:
+    # When the page is requested, it carries the status as data (shown before the first poll)
+    html = runs_client.get("/").get_data(as_text=True)
+    start = html.index('<script id="initial-status" type="application/json">') + len(
+        '<script id="initial-status" type="application/json">'
+    )
+    initial = json.loads(html[start : html.index("</script>", start)])
+    assert (initial["state"], initial["run_id"]) == ("running", "20261125-103000-cccccc")
+    assert 'data-run=""' in html
+    # And for ?run=<id> it is that run's, and the page remembers which run it shows
+    html = runs_client.get("/?run=20261124-090000-bbbbbb").get_data(as_text=True)
+    assert '"run_id": "20261124-090000-bbbbbb"' in html or '"run_id":"20261124-090000-bbbbbb"' in html
+    assert 'data-run="20261124-090000-bbbbbb"' in html
+
+
+def test_the_root_file_and_yield_uncertainties_are_offered(client: FlaskClient, output_dir: Path) -> None:
+    # Given a complete run written by the aggregator's writer (plot and ROOT file included)
+    write_run(output_dir, demo_run("2020").tally(started=STARTED))
+    # Then the ROOT file is downloadable, and the page links it
+    assert "hzz_m4l.root" in client.get("/api/status").get_json()["files"]
+    root = fetch(client, "/files/hzz_m4l.root?download=1")
+    assert root.status_code == 200 and root.mimetype == "application/octet-stream"
+    assert root.data[:4] == b"root"
+    assert 'id="download-root"' in client.get("/").get_data(as_text=True)
+    # and every yield comes with its uncertainty
+    results = client.get("/api/results").get_json()
+    assert all(s["weighted_yield_uncertainty"] is not None for s in results["samples"].values())

@@ -28,14 +28,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Args:
         config (Mapping[str, Any] | None): overrides of the defaults: ``OUTPUT_DIR`` (the folder to
             read; default the ``HZZ_OUTPUT_DIR`` setting), ``POLL_SECONDS`` (how often the page
-            polls; default 2), and any Flask setting (``TESTING`` for tests).
+            polls; default 1), and any Flask setting (``TESTING`` for tests).
 
     Returns:
         Flask: the application, never in debug mode.
     """
     app = Flask(__name__)
     # MAX_CONTENT_LENGTH 0: no route reads a request body, so none is accepted.
-    app.config.update(POLL_SECONDS=2.0, MAX_CONTENT_LENGTH=0)
+    app.config.update(POLL_SECONDS=1.0, MAX_CONTENT_LENGTH=0)
     app.config.update(config or {})
     if not app.config.get("OUTPUT_DIR"):
         # Imported here: a caller that passes OUTPUT_DIR does not depend on the other settings.

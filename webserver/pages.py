@@ -11,6 +11,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 
+from hzz.webserver import reader
+from hzz.webserver.api import requested_run
 from hzz.webserver.reader import ALLOWED_FILES
 
 __all__ = ["pages"]
@@ -24,13 +26,22 @@ _YES = frozenset({"1", "true", "yes"})
 
 @pages.get("/")
 def index() -> str:
-    """The page; it fills itself from /api/status, /api/results and /api/scaling."""
-    return render_template("index.html", poll_ms=int(current_app.config["POLL_SECONDS"] * 1000))
+    """The page (``?run=<id>``: showing that run); it fills itself from /api/status, /api/results,
+    /api/runs and /api/scaling, starting from the status it is served with."""
+    folder = requested_run()
+    initial = reader.status(current_app.config["OUTPUT_DIR"], folder)
+    return render_template(
+        "index.html",
+        poll_ms=int(current_app.config["POLL_SECONDS"] * 1000),
+        initial_status=initial,
+        run=request.args.get("run", "") if folder is not None else "",
+    )
 
 
 @pages.get("/files/<name>")
 def output_file(name: str) -> Response:
-    """One allow-listed output file, never cached; ``?download=1`` makes it an attachment.
+    """One allow-listed output file, never cached; ``?download=1`` makes it an attachment, ``?run=<id>``
+    takes it from that run's folder.
 
     Args:
         name (str): the file's name, e.g. ``hzz_m4l.png``.
@@ -41,7 +52,10 @@ def output_file(name: str) -> Response:
     mimetype = ALLOWED_FILES.get(name)
     if mimetype is None:
         abort(404)
-    path = Path(current_app.config["OUTPUT_DIR"]) / name
+    folder = requested_run()
+    if folder is None or name in reader.SCALING_FILES:  # the scaling files are the deployment's, at the top
+        folder = Path(current_app.config["OUTPUT_DIR"])
+    path = folder / name
     if not path.is_file():
         abort(404)
     try:

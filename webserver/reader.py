@@ -12,6 +12,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import time
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -22,12 +24,17 @@ from hzz.devtools.scaling_logs import load_hpa_samples, load_pod_samples
 __all__ = [
     "ALLOWED_FILES",
     "RESULTS_FILE",
+    "RUNS_DIR",
     "STATES",
     "file_version",
+    "list_runs",
     "load_results",
     "readiness",
+    "run_folder",
+    "runs_version",
     "scaling",
     "status",
+    "valid_run_id",
 ]
 
 #: The results file of the aggregator.
@@ -43,6 +50,7 @@ STATES = ("waiting", "running", "complete", "complete_with_failures")
 ALLOWED_FILES: dict[str, str] = {
     "hzz_m4l.png": "image/png",
     "hzz_m4l.svg": "image/svg+xml",
+    "hzz_m4l.root": "application/octet-stream",
     "results.json": "application/json",
     "scaling.png": "image/png",
     "pod_scaling.log": "text/plain",
@@ -50,6 +58,13 @@ ALLOWED_FILES: dict[str, str] = {
     "pod_scaling.csv": "text/csv",
     "hpa_metrics.csv": "text/csv",
 }
+#: Where each run has its folder, ``runs/<run_id>/`` (the newest run is also mirrored at the top).
+RUNS_DIR = "runs"
+#: What a run id may look like. It comes from the network (``?run=``): it is checked against this,
+#: then looked up among the folders that exist, never joined to a path as given.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: The most runs /api/runs lists (the newest).
+MAX_RUNS = 200
 #: Files behind the scaling chart.
 SCALING_FILES = ("pod_scaling.log", "hpa_metrics.log", "pod_scaling.csv", "hpa_metrics.csv", "scaling.png")
 
@@ -88,7 +103,7 @@ def load_results(output_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     return _parse_results(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def _parse_results(path: str, inode: int, mtime_ns: int, size: int) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as f:
@@ -108,19 +123,24 @@ def _parse_results(path: str, inode: int, mtime_ns: int, size: int) -> dict[str,
     return content
 
 
-def status(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def status(output_dir: str | os.PathLike[str], run: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The run's status for /api/status: always the same fields, whatever the folder holds.
 
     Args:
         output_dir (str | os.PathLike[str]): the output folder.
+        run (str | os.PathLike[str] | None): the folder of the run to show (from :func:`run_folder`);
+            default the output folder itself (the newest run).
 
     Returns:
         dict[str, Any]: the fields documented in ``docs/webserver.md``.
     """
-    folder = Path(output_dir)
+    top = Path(output_dir)
+    folder = top if run is None else Path(run)
     results = load_results(folder)
     plot_name = PLOT_PNG
     present = [name for name in ALLOWED_FILES if (folder / name).is_file()]
+    if folder != top:  # the scaling files are the deployment's, at the top
+        present += [name for name in SCALING_FILES if name not in present and (top / name).is_file()]
     base: dict[str, Any] = {
         "state": "waiting",
         "message": "",
@@ -136,7 +156,10 @@ def status(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "results_version": None,
         "plot": PLOT_PNG,
         "plot_version": None,
-        "scaling_version": _scaling_version(folder),
+        "scaling_version": _scaling_version(top),
+        "runs_version": runs_version(top),
+        # The page counts "elapsed" on from started_at with this clock, not the browser's.
+        "server_time": _now_iso(),
         "files": present,
     }
     if results is None:
@@ -171,6 +194,106 @@ def status(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
         plot=plot_name,
     )
     return base
+
+
+def _now_iso() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def valid_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` has the form of a run id (letters, digits, ``.``, ``_``, ``-``; no path)."""
+    return RUN_ID.fullmatch(run_id) is not None
+
+
+def _run_dirs(output_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """The run folders under ``runs/``: real folders (no symbolic links) with a valid name."""
+    runs = Path(output_dir) / RUNS_DIR
+    try:
+        with os.scandir(runs) as entries:
+            return {
+                entry.name: runs / entry.name
+                for entry in entries
+                if valid_run_id(entry.name) and entry.is_dir(follow_symlinks=False)
+            }
+    except OSError:
+        return {}
+
+
+def run_folder(output_dir: str | os.PathLike[str], run_id: str) -> Path | None:
+    """The folder of run ``run_id``: ``runs/<run_id>/``, or the top of the output folder when the
+    run there (the newest, or the only one of an older layout) has that id.
+
+    Args:
+        output_dir (str | os.PathLike[str]): the output folder.
+        run_id (str): the run asked for (from the network: checked, then looked up, never joined).
+
+    Returns:
+        Path | None: the folder, or None when the id is malformed or no such run is there.
+    """
+    if not valid_run_id(run_id):
+        return None
+    found = _run_dirs(output_dir).get(run_id)
+    if found is not None:
+        return found
+    top = load_results(output_dir)
+    if top is not None and top.get("run_id") == run_id:
+        return Path(output_dir)
+    return None
+
+
+def list_runs(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The runs in the output folder, newest first, for /api/runs.
+
+    Each run folder under ``runs/`` with a valid results.json, and the run at the top of the folder
+    if no run folder has its id (an output folder of the single-run layout).
+
+    Args:
+        output_dir (str | os.PathLike[str]): the output folder.
+
+    Returns:
+        list[dict[str, Any]]: per run ``run_id``, ``state``, ``profile``, ``tally``, ``events``,
+        ``started_at``, ``updated_at``, ``finished_at`` and ``latest`` (the one mirrored at the top);
+        at most :data:`MAX_RUNS`.
+    """
+    top = load_results(output_dir)
+    latest = top.get("run_id") if top is not None else None
+    folders = _run_dirs(output_dir)
+    runs = []
+    for run_id, folder in folders.items():
+        results = load_results(folder)
+        if results is not None and results.get("run_id") == run_id:
+            runs.append(_summary(results, latest))
+    if top is not None and isinstance(latest, str) and latest not in folders:
+        runs.append(_summary(top, latest))
+    runs.sort(key=lambda r: (r["started_at"] or "", r["run_id"]), reverse=True)
+    return runs[:MAX_RUNS]
+
+
+def _summary(results: dict[str, Any], latest: Any) -> dict[str, Any]:
+    tally = results.get("tally") if isinstance(results.get("tally"), dict) else {}
+    events = results.get("events") if isinstance(results.get("events"), dict) else {}
+    counts = {key: _count(tally.get(key)) for key in ("done", "failed", "pending")}
+    return {
+        "run_id": results["run_id"],
+        "state": results["state"],
+        "profile": _text(results.get("profile")),
+        "tally": {"total": _count(tally.get("total")) or sum(counts.values()), **counts},
+        "events": {"read": _count(events.get("read")), "selected": _count(events.get("selected"))},
+        "started_at": _text(results.get("started_at")),
+        "updated_at": _text(results.get("updated_at")),
+        "finished_at": _text(results.get("finished_at")),
+        "latest": results["run_id"] == latest,
+    }
+
+
+def runs_version(output_dir: str | os.PathLike[str]) -> str | None:
+    """A short string that changes whenever a run's results.json is written; None without any run."""
+    versions = [(name, file_version(folder / RESULTS_FILE)) for name, folder in sorted(_run_dirs(output_dir).items())]
+    versions.append(("", file_version(Path(output_dir) / RESULTS_FILE)))
+    if not any(version for _, version in versions):
+        return None
+    return hashlib.blake2s(repr(versions).encode(), digest_size=8).hexdigest()
 
 
 def _message(state: str) -> str:

@@ -28,13 +28,15 @@ GeV = 1.0
 
 @dataclass
 class NotebookSample:
-    """One sample's outcome: events read and selected, Σw, and the binned Σw and Σw²."""
+    """One sample's outcome: events read and selected, Σw, the binned Σw and Σw², and Σw² in all."""
 
     events_read: int
     events_selected: int
     sumw_total: float
     sumw: np.ndarray
     sumw2: np.ndarray
+    #: Σw² over the whole mass range: the square of the yield's statistical uncertainty.
+    sumw2_total: float = 0.0
 
 
 def _bin_edges() -> np.ndarray:
@@ -86,7 +88,7 @@ def _outcome(n_in: int, mass: np.ndarray, weights: np.ndarray | None, edges: np.
     """A sample's histograms the notebook's way (``np.histogram``), Σw and Σw² per bin."""
     if weights is None:
         counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
-        return NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy())
+        return NotebookSample(n_in, len(mass), float(len(mass)), counts, counts.copy(), float(len(mass)))
     # The one departure from the notebook: np.histogram would sum float32 weights in float32
     # (~1e-7 rounding); the pipeline and this reference both sum in float64.
     weights = np.asarray(weights, dtype=np.float64)
@@ -96,6 +98,7 @@ def _outcome(n_in: int, mass: np.ndarray, weights: np.ndarray | None, edges: np.
         float(np.sum(weights)),
         np.histogram(mass, bins=edges, weights=weights)[0],
         np.histogram(mass, bins=edges, weights=weights**2)[0],
+        float(np.sum(weights**2)),
     )
 
 

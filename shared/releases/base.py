@@ -52,8 +52,13 @@ class PlotStyle:
     education_size: float = 8
     #: Size of the luminosity and process lines and of the legend (None: matplotlib's default).
     text_size: float | None = None
-    #: The y axis ends at this multiple of the largest data bin.
+    #: The y axis ends at this multiple of the largest data bin (or higher, where the drawing
+    #: needs it to stay clear of the texts and the legend: :mod:`hzz.shared.plotting`).
     y_headroom: float = 1.6
+    #: Size of the axis titles (None: matplotlib's default; the notebook sets 13 on the x title).
+    label_size: float | None = None
+    #: Size of the tick labels (None: matplotlib's default).
+    tick_size: float | None = None
 
 
 @dataclass(frozen=True)

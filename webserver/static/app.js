@@ -1,10 +1,15 @@
-// The results page: polls /api/status every few seconds and re-renders what changed.
+// The results page: polls /api/status every second and re-renders what changed.
 // /api/results is fetched only when results.json changes, the plot only when its file changes
-// (its URL carries ?v=<plot_version>), the scaling data only when its files change.
+// (its URL carries ?v=<plot_version>), the run list and the scaling data only when theirs change.
+// The page shows the newest run, or the run named by ?run=<id> (every request then carries it).
+// It starts from the status it was served with, and "elapsed" counts on every second from the
+// run's start by the server's clock.
 "use strict";
 
 (() => {
-  const POLL_MS = Number(document.body.dataset.pollMs) || 2000;
+  const POLL_MS = Number(document.body.dataset.pollMs) || 1000;
+  const RUN = document.body.dataset.run || "";
+  const withRun = (url) => (RUN ? `${url}${url.includes("?") ? "&" : "?"}run=${encodeURIComponent(RUN)}` : url);
   const STATE_LABELS = {
     waiting: "Waiting for a run",
     running: "Running",
@@ -12,7 +17,9 @@
     complete_with_failures: "Complete · failed chunks",
   };
   const $ = (id) => document.getElementById(id);
-  const seen = { results: undefined, plot: undefined, scaling: undefined };
+  const seen = { results: undefined, plot: undefined, scaling: undefined, runs: undefined };
+  // What the elapsed clock needs: the shown run's state and start, and the server's clock.
+  const clock = { state: "waiting", started: NaN, offsetMs: 0, elapsed: null };
 
   // ---- formatting ----
   const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -28,9 +35,9 @@
     if (x >= 1e3) return (x / 1e3).toFixed(1) + " k";
     return x.toFixed(0);
   }
-  function fmtDuration(s) {
+  function fmtDuration(s, live) {
     if (typeof s !== "number" || !isFinite(s)) return "—";
-    if (s < 60) return s.toFixed(1) + " s";
+    if (s < 60) return live ? Math.floor(s) + " s" : s.toFixed(1) + " s";
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
     return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min ${String(sec).padStart(2, "0")} s`;
   }
@@ -87,6 +94,16 @@
     String(text).split("$").forEach((part, k) => (k % 2 ? mathInto(span, part) : span.append(part)));
     return span;
   }
+  // A yield with its uncertainty, the uncertainty to two significant digits and the value to the
+  // same decimal place: "264.85 ± 0.39", "0.00151 ± 0.00022"; counts as integers: "507 ± 23".
+  function fmtYieldUnc(y) {
+    const x = y.weighted_yield, u = y.weighted_yield_uncertainty;
+    if (y.is_data) return typeof u === "number" && isFinite(u) ? `${fmtInt(x)} ± ${fmtInt(u)}` : fmtInt(x);
+    if (typeof x !== "number" || !isFinite(x) || typeof u !== "number" || !isFinite(u) || u <= 0) return fmtYield(x);
+    const digits = Math.max(0, Math.min(8, 1 - Math.floor(Math.log10(u))));
+    const fmt = (v) => v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    return `${fmt(x)} ± ${fmt(u)}`;
+  }
   function swatch(color, isData) {
     const s = el("span", { class: isData ? "swatch data" : "swatch" });
     s.style.background = /^#?[\w]+$/.test(color || "") ? color : "#888";
@@ -122,7 +139,12 @@
     $("events-read").textContent = state === "waiting" ? "—" : fmtInt(ev.read);
     $("events-selected").textContent = state === "waiting" ? "— pass the selection" : `${fmtInt(ev.selected)} pass the selection`;
     $("throughput").textContent = fmtRate(s.events_per_second);
-    $("elapsed").textContent = fmtDuration(s.elapsed_seconds);
+    clock.state = state;
+    clock.started = s.started_at ? Date.parse(s.started_at) : NaN;
+    clock.elapsed = s.elapsed_seconds;
+    const serverNow = s.server_time ? Date.parse(s.server_time) : NaN;
+    if (isFinite(serverNow)) clock.offsetMs = serverNow - Date.now();
+    renderElapsed();
     $("started").textContent = s.started_at ? `started ${fmtTime(s.started_at)}` : "not started";
     $("message").textContent = s.message ? s.message.charAt(0).toUpperCase() + s.message.slice(1) + "." : "";
     $("updated").textContent = s.updated_at ? `results updated ${fmtTime(s.updated_at)}` : "no results yet";
@@ -138,6 +160,7 @@
     const files = new Set(s.files || []);
     for (const a of document.querySelectorAll("#downloads a[data-file]")) {
       a.setAttribute("aria-disabled", String(!files.has(a.dataset.file) || state === "waiting"));
+      a.href = withRun(`/files/${encodeURIComponent(a.dataset.file)}?download=1`);
     }
     renderPlot(s, state);
   }
@@ -155,10 +178,38 @@
     }
     if (seen.plot !== s.plot_version) {
       seen.plot = s.plot_version;
-      img.src = `/files/${encodeURIComponent(s.plot || "hzz_m4l.png")}?v=${encodeURIComponent(s.plot_version)}`;
+      img.src = withRun(`/files/${encodeURIComponent(s.plot || "hzz_m4l.png")}?v=${encodeURIComponent(s.plot_version)}`);
     }
     img.hidden = false;
     $("plot-placeholder").hidden = true;
+  }
+
+  // While a run is running, "elapsed" is now − started_at by the server's clock, every second;
+  // otherwise it is the run's own elapsed_seconds.
+  function renderElapsed() {
+    const live = clock.state === "running" && isFinite(clock.started);
+    const seconds = live ? Math.max(0, (Date.now() + clock.offsetMs - clock.started) / 1000) : clock.elapsed;
+    $("elapsed").textContent = fmtDuration(seconds, live);
+  }
+
+  // ---- runs ----
+  const STATE_SHORT = { running: "running", complete: "complete", complete_with_failures: "failed chunks" };
+  function renderRuns(list) {
+    const ul = $("runs");
+    const runs = (list && Array.isArray(list.runs)) ? list.runs : [];
+    $("follow-latest").hidden = !RUN;
+    if (!runs.length) return ul.replaceChildren(el("li", { class: "empty" }, "No runs yet"));
+    ul.replaceChildren(...runs.map((r) => {
+      const t = r.tally || {};
+      const shown = RUN ? r.run_id === RUN : r.latest;
+      const link = el("a", { class: "run-link", href: r.latest && !RUN ? "/" : `/?run=${encodeURIComponent(r.run_id)}` },
+        el("span", { class: "run-state", "data-state": String(r.state) }, STATE_SHORT[r.state] || String(r.state)),
+        el("code", { class: "run-id" }, String(r.run_id)),
+        el("span", { class: "run-chunks" }, `${fmtInt(t.done)}/${fmtInt(t.total)} chunks`),
+        el("span", { class: "run-started" }, fmtTime(r.started_at)));
+      if (shown) link.setAttribute("aria-current", "page");
+      return el("li", { class: shown ? "run-item shown" : "run-item" }, link);
+    }));
   }
 
   // ---- results ----
@@ -182,9 +233,9 @@
     const groups = Object.entries((r && r.groups) || {});
     if (!groups.length) return body.replaceChildren(emptyRow(3, "No results yet"));
     const rows = groups.map(([name, g]) => el("tr", {},
-      el("td", {}, swatch(g.color, g.is_data), label(name)),
+      el("td", { class: "group-name" }, swatch(g.color, g.is_data), label(name)),
       el("td", { class: "num" }, fmtInt(g.events_selected)),
-      el("td", { class: "num" }, g.is_data ? fmtInt(g.weighted_yield) : fmtYield(g.weighted_yield))));
+      el("td", { class: "num" }, fmtYieldUnc(g))));
     const bkg = groups.filter(([, g]) => !g.is_data && !g.is_signal)
       .reduce((sum, [, g]) => sum + (Number(g.weighted_yield) || 0), 0);
     const sig = groups.filter(([, g]) => g.is_signal)
@@ -200,8 +251,8 @@
     if (z && Number.isFinite(Number(z.significance))) {
       const [lo, hi] = z.window || [];
       rows.push(el("tr", { class: "total-row", id: "significance" },
-        el("td", {}, `Significance, ${lo}–${hi} GeV`),
-        el("td", { class: "num" }, `N_sig ${fmtYield(z.n_sig)} / N_bg ${fmtYield(z.n_bg)}`),
+        el("td", { colspan: "2" }, `Significance, ${lo}–${hi} GeV`,
+          el("div", { class: "hint" }, `N_sig ${fmtYield(z.n_sig)} · N_bg ${fmtYield(z.n_bg)}`)),
         el("td", { class: "num" }, Number(z.significance).toFixed(2))));
     }
     body.replaceChildren(...rows);
@@ -233,7 +284,7 @@
     return el("tr", { class: cls }, el("td", {}, ...first), cell,
       el("td", { class: "num" }, fmtInt(y.events_read)),
       el("td", { class: "num" }, fmtInt(y.events_selected)),
-      el("td", { class: "num" }, y.is_data ? fmtInt(y.weighted_yield) : fmtYield(y.weighted_yield)));
+      el("td", { class: "num" }, fmtYieldUnc(y)));
   }
 
   function renderFailed(list) {
@@ -269,7 +320,7 @@
     } else if (sc.png) {
       $("scaling-chart").replaceChildren();
       $("scaling-legend").replaceChildren();
-      img.src = `/files/scaling.png?v=${encodeURIComponent(version || "")}`;
+      img.src = `/files/scaling.png?v=${encodeURIComponent(version || "")}`;  // the deployment's, never per run
       img.hidden = false;
     }
   }
@@ -293,10 +344,15 @@
 
   async function tick() {
     try {
-      const s = await getJSON("/api/status");
+      const s = await getJSON(withRun("/api/status"));
+      if (!s) throw new Error("no such run");
       renderStatus(s);
+      if (s.runs_version !== seen.runs) {
+        renderRuns(await getJSON("/api/runs"));
+        seen.runs = s.runs_version;
+      }
       if (s.results_version !== seen.results) {
-        const r = s.results_version ? await getJSON("/api/results") : null;
+        const r = s.results_version ? await getJSON(withRun("/api/results")) : null;
         renderResults(r && r.schema_version ? r : null);
         seen.results = s.results_version;
       }
@@ -306,7 +362,7 @@
         seen.scaling = s.scaling_version;
       }
       $("connection").dataset.ok = "true";
-      $("connection").textContent = `live · every ${POLL_MS / 1000} s`;
+      $("connection").textContent = `live · every ${POLL_MS / 1000} s${RUN ? ` · run ${RUN}` : ""}`;
     } catch (err) {
       $("connection").dataset.ok = "false";
       $("connection").textContent = "server unreachable · retrying";
@@ -315,5 +371,11 @@
     }
   }
 
+  // The status the page was served with: shown at once, before the first poll returns.
+  try {
+    const initial = JSON.parse($("initial-status").textContent || "null");
+    if (initial && initial.state) renderStatus(initial);
+  } catch (err) { /* a page without it just waits for the first poll */ }
+  setInterval(renderElapsed, 1000);
   tick();
 })();
