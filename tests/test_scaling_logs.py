@@ -106,6 +106,30 @@ def test_a_run_that_ends_before_the_autoscaler_s_first_reading_warns_naming_the_
     assert f"warning: {warning}" in console_lines(r)
 
 
+def test_pods_removed_while_work_was_left_are_reported() -> None:
+    # Given a run during which the autoscaler went from 4 to 3 pods at +100 s (other work took the CPU)
+    timeline, hpa, results = a_scaling_run()
+    timeline = [
+        ScalingSample(**{**s.__dict__, "desired": 3}) if stamp(100) <= s.timestamp <= stamp(185) else s
+        for s in timeline
+    ]
+    r = summarise(timeline, hpa, results)
+    assert r.down_during_run == [(100.0, 3)]
+    assert any("removed pods during the run (to 3 at +100 s)" in w for w in r.warnings)
+    # And the scale-down after the run starts from there
+    assert r.scale_down == [(55.0, 2), (70.0, 1)]
+
+
+def test_a_gap_in_the_record_is_reported_with_its_size() -> None:
+    # Given a record with the samples from +60 s to +120 s missing (a starved or restarted monitor)
+    timeline, hpa, results = a_scaling_run()
+    timeline = [s for s in timeline if not stamp(60) <= s.timestamp <= stamp(120)]
+    r = summarise(timeline, hpa, results)
+    assert r.interval == 5.0 and r.largest_gap == (START + timedelta(seconds=55), 70.0)
+    assert any("a gap of 70 s after 10:30:55 UTC" in w for w in r.warnings)
+    assert "the largest gap 70 s" in markdown(r)
+
+
 def test_without_a_one_pod_phase_there_is_no_speed_up_and_it_says_why() -> None:
     timeline, hpa, results = a_scaling_run()
     timeline = [ScalingSample(s.timestamp, 4, 4, 4, 4, events_per_second=s.events_per_second) for s in timeline]

@@ -56,6 +56,7 @@ class ScalingReport:
     chunks: int | None = None
     events: int | None = None
     interval: float | None = None
+    largest_gap: tuple[datetime, float] | None = None
     min_pods: int | None = None
     start_pods: int | None = None
     first_scale_up: float | None = None
@@ -76,6 +77,7 @@ class ScalingReport:
     node_busy_at_peak: float | None = None
     saturated: bool | None = None
     scale_down: list[tuple[float, int]] = field(default_factory=list)
+    down_during_run: list[tuple[float, int]] = field(default_factory=list)
     back_to_min: float | None = None
     workers: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -123,7 +125,15 @@ def summarise(
     report.workers = _per_pod(results)
     times = [when(s.timestamp) for s in timeline]
     if len(times) > 1:
-        report.interval = statistics.median((b - a).total_seconds() for a, b in itertools.pairwise(times))
+        gaps = [(a, (b - a).total_seconds()) for a, b in itertools.pairwise(times)]
+        report.interval = statistics.median(gap for _, gap in gaps)
+        report.largest_gap = max(gaps, key=lambda gap: gap[1])
+        when_, gap = report.largest_gap
+        if gap > 3 * report.interval:
+            report.warnings.append(
+                f"the record has a gap of {gap:.0f} s after {when_:%H:%M:%S} UTC (the monitor was short of CPU or "
+                "restarted): times near it are that uncertain"
+            )
     report.min_pods = next((h.min_replicas for h in reversed(hpa) if h.min_replicas is not None), None)
     start, end = report.started, report.finished
     if start is None:
@@ -185,6 +195,19 @@ def summarise(
             f"the run ended {report.run_seconds:.0f} s after it started, before the autoscaler's first CPU "
             f"reading during it, so it could not scale; for a workload long enough to watch it: {DEMO_OPTION}"
         )
+    previous = report.start_pods
+    for t, s in after:
+        if end is not None and t > end:
+            break
+        if s.desired is not None and previous is not None and s.desired < previous:
+            report.down_during_run.append((seconds(t, start), s.desired))
+        previous = s.desired if s.desired is not None else previous
+    if report.down_during_run:
+        steps = ", ".join(f"to {pods} at +{t:.0f} s" for t, pods in report.down_during_run)
+        report.warnings.append(
+            f"the autoscaler removed pods during the run ({steps}): the CPU per pod fell below its target "
+            "while work was left, e.g. because other work took the node's CPU; the speed-up is the peak's"
+        )
     if end is not None:
         at_end = next((s.desired for s in reversed(during) if s.desired is not None), report.peak_pods)
         _scale_down(report, [(t, s) for t, s in after if t > end], end, at_end)
@@ -236,9 +259,11 @@ def markdown(r: ScalingReport) -> str:
     lines = [f"# Scaling report{f': run {r.run_id}' if r.run_id else ''}", ""]
     if r.started is not None:
         span = f"{r.started:%H:%M:%S} → {r.finished:%H:%M:%S} UTC" if r.finished else f"from {r.started:%H:%M:%S} UTC"
+        gap = None if r.largest_gap is None else r.largest_gap[1]
         lines.append(
             f"Run {r.state}: {_n(r.chunks)} chunks, {_n(r.events)} events, {_n(r.run_seconds, ' s')} ({span}). "
-            f"Sampled every {_n(r.interval, ' s')} by hzz-monitor: times are ± one interval."
+            f"Sampled every {_n(r.interval, ' s')} by hzz-monitor (the largest gap {_n(gap, ' s')}):"
+            " times are ± one interval."
         )
         lines.append("")
     lines += [f"> **warning:** {w}" for w in r.warnings] + ([""] if r.warnings else [])
