@@ -303,7 +303,7 @@ def console_lines(r: ScalingReport) -> list[str]:
         )
     if r.saturated:
         lines.append("the node's CPU was saturated: it, not the pipeline, limited the speed-up")
-    if r.back_to_min is not None:
+    if r.back_to_min is not None and r.scale_down:
         lines.append(f"back to {r.min_pods} pod(s) {r.back_to_min:.0f} s after the run ended")
     elif r.scale_down:
         lines.append(f"scaling down: {r.scale_down[-1][1]} pods desired {r.scale_down[-1][0]:.0f} s after the run")
