@@ -410,12 +410,14 @@ deploy() {
     kubectl annotate namespace "$NAMESPACE" hzz-pipeline/installed-metrics-server=true --overwrite >/dev/null
   fi
   # RabbitMQ credentials: a fresh random password for each deployment, never guest/guest. The
-  # broker reads them from its configuration file, the other pods from the keys beside it.
+  # broker reads them from its configuration file, the other pods from the keys beside it;
+  # and the key that signs every message, as fresh (producer, workers and aggregator share it).
   local password
   password=$(random_hex 16)
   kc create secret generic hzz-rabbitmq \
     --from-literal=username=hzz \
     --from-literal=password="$password" \
+    --from-literal=signing-key="$(random_hex 32)" \
     --from-literal=management-url="http://hzz:$password@hzz-rabbitmq.$NAMESPACE.svc.cluster.local:15672/" \
     --from-literal=rabbitmq.conf="$(rabbitmq_conf hzz "$password")" \
     --dry-run=client -o yaml | kubectl apply -f -

@@ -324,6 +324,17 @@ def test_rabbitmq_credentials_come_from_a_secret_not_guest() -> None:
     assert '--from-literal=rabbitmq.conf="$(rabbitmq_conf hzz "$password")"' in deploy
 
 
+def test_the_pods_that_use_the_broker_sign_with_the_deployment_s_key_from_the_secret() -> None:
+    specs = dict(pod_specs())
+    for name in ("hzz-producer", "hzz-worker", "hzz-aggregator"):
+        (c,) = specs[name]["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert env["HZZ_SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "hzz-rabbitmq", "key": "signing-key"}
+    (configmap,) = docs("configmap.yaml")
+    assert "HZZ_SIGNING_KEY" not in configmap["data"]  # a secret, never in the ConfigMap
+    assert '--from-literal=signing-key="$(random_hex 32)"' in (REPO / "deploy.sh").read_text()
+
+
 def test_rabbitmq_is_an_exact_version_run_as_the_image_s_own_unprivileged_user() -> None:
     spec = dict(pod_specs())["hzz-rabbitmq"]
     (c,) = spec["containers"]
