@@ -2,14 +2,18 @@
 # deploy.sh: run the H->ZZ*->4l pipeline on the current Kubernetes cluster (Docker Desktop's),
 # from a fresh clone to the plot in the browser, then clean up.
 #
-#   bash deploy.sh [--yes] [--keep] [--dataset URL|DIR] [--samples a,b] [--chunk-size N]
-#                  [--min-workers N] [--max-workers N] [--cpu-target PCT] [--keda] [--timeout S]
+#   bash deploy.sh [--yes] [--keep] [--scaling-demo] [--dataset URL|DIR] [--samples a,b]
+#                  [--chunk-size N] [--min-workers N] [--max-workers N] [--cpu-target PCT]
+#                  [--keda] [--timeout S]
+#   bash deploy.sh --delete          # delete what an earlier --keep left running
 #
 # Steps: check prerequisites -> build the images -> make sure the metrics API is served ->
-# apply k8s/ in namespace hzz -> follow the run (chunks done/total) while logging the worker
-# scaling every 10 s -> check the page and results.json through the NodePort -> convert the
-# scaling logs to CSV + PNG -> print the URL -> wait for Enter -> delete everything it
-# created (also on Ctrl-C or an error; --keep leaves it running). See docs/kubernetes.md.
+# apply k8s/ in namespace hzz (with hzz-monitor, which records the scaling every 5 s for as
+# long as the namespace lives) -> follow the run (chunks done/total) -> check the page and
+# results.json through the NodePort -> (--scaling-demo: wait for the scale-down) -> write the
+# scaling report (CSV, PNG, scaling.md) -> print the URL -> wait for Enter -> delete
+# everything it created (also on Ctrl-C or an error; --keep leaves it running). See
+# docs/kubernetes.md.
 set -euo pipefail
 # Git Bash on Windows rewrites arguments that look like paths (/data/output) before
 # calling kubectl.exe; the paths here are the containers', so switch that off.
@@ -25,12 +29,17 @@ into output_plots/, shows the page at http://localhost:30080, and deletes everyt
 created when you press Enter (or at once with --yes or without a terminal).
 
 Options:
+  --scaling-demo      a workload long enough to watch the autoscaler scale up and down,
+                      offline: 4,000,000 generated llll events (made once, in Docker, into
+                      .cache/) in 2,000 small tasks; waits for the scale-down before the
+                      report (output_plots/scaling.md, scaling.png). With --dataset DIR, that
+                      folder's files in small tasks instead
   --dataset URL|DIR   where the ROOT files are: an https:// URL, or a local folder laid out
                       like the server (Data/<name>.4lep.root, MC/mc_<DSID>.<name>.4lep.root),
                       mounted read-only into the pods (default: the ATLAS Open Data server)
   --profile 2020|2025 the release to analyse (default: $HZZ_PROFILE, else 2020)
   --samples a,b,...   samples to process (default: all of the profile's release)
-  --chunk-size N      entries per task (default: 250000)
+  --chunk-size N      entries per task (default: 250000; 2000 with --scaling-demo)
   --min-workers N     fewest worker pods (default: 1)
   --max-workers N     most worker pods (default: 4)
   --cpu-target PCT    HPA target, percent of a worker's CPU request (default: 50)
@@ -38,7 +47,10 @@ Options:
                       KEDA installed in the cluster; otherwise the CPU HPA is used)
   --timeout S         give up if the run is not complete after S seconds (default: 3600)
   --yes, -y           do not wait for Enter before cleaning up
-  --keep              leave everything running (delete later with the commands printed)
+  --keep              leave everything running, the scaling record included (delete it
+                      later with: bash deploy.sh --delete)
+  --delete            write the final scaling report, then delete what an earlier --keep
+                      left running (namespace hzz, the output PV, a metrics-server it added)
   -h, --help          this help
 EOF
 }
@@ -54,7 +66,16 @@ IMAGE_PREFIX=hzz-pipeline            # images: hzz-pipeline/<service>:<version>
 DEFAULT_DATASET=https://atlas-opendata.web.cern.ch/atlas-opendata/samples/2020/4lep/
 DEFAULT_SAMPLES=data_A,data_B,data_C,data_D,Zee,Zmumu,ttbar_lep,llll,ggH125_ZZ4lep,VBFH125_ZZ4lep,WH125_ZZ4lep,ZH125_ZZ4lep
 
-yes=0 keep=0 keda=0 dataset='' samples='' chunk_size=250000
+# The scaling demo's workload: one generated sample in tasks small enough to be many (each
+# still decompresses its file's 250 000-entry basket, ~0.1 s of CPU), so that one worker
+# alone needs minutes; and how long to wait for the scale-down afterwards.
+DEMO_SAMPLES=llll DEMO_EVENTS=4000000 DEMO_CHUNK_SIZE=2000 DEMO_SEED=5 SCALE_DOWN_TIMEOUT=420
+#: The containers' user (docker/base.Dockerfile); the output folder must be writable for it.
+POD_UID=10001
+#: Seconds between two samples of hzz-monitor (k8s/monitor.yaml).
+MONITOR_INTERVAL=5
+
+yes=0 keep=0 keda=0 demo=0 demo_generate=0 delete_only=0 chunk_size_given=0 dataset='' samples='' chunk_size=250000
 profile=${HZZ_PROFILE:-2020}
 min_workers=1 max_workers=4 cpu_target=50 timeout_s=3600
 
@@ -74,13 +95,15 @@ while [[ $# -gt 0 ]]; do
     -y | --yes) yes=1 ;;
     --keep) keep=1 ;;
     --keda) keda=1 ;;
+    --scaling-demo) demo=1 ;;
+    --delete) delete_only=1 ;;
     --profile | --dataset | --samples | --chunk-size | --min-workers | --max-workers | --cpu-target | --timeout)
       need_value "$1" "${2:-}"
       case $1 in
         --profile) profile=$2 ;;
         --dataset) dataset=$2 ;;
         --samples) samples=$2 ;;
-        --chunk-size) chunk_size=$2 ;;
+        --chunk-size) chunk_size=$2 chunk_size_given=1 ;;
         --min-workers) min_workers=$2 ;;
         --max-workers) max_workers=$2 ;;
         --cpu-target) cpu_target=$2 ;;
@@ -99,6 +122,14 @@ case $profile in
   2025) DEFAULT_DATASET=https://opendata.cern.ch/eos/opendata/atlas/rucio/opendata/ DEFAULT_SAMPLES=all ;;
   *) die "--profile must be 2020 or 2025, not '$profile'" ;;
 esac
+((!delete_only || !keep)) || die "--delete and --keep contradict each other"
+if ((demo)); then
+  ((chunk_size_given)) || chunk_size=$DEMO_CHUNK_SIZE
+  [[ -n $samples || -n $dataset ]] || samples=$DEMO_SAMPLES
+  case $dataset in
+    http://* | https://*) die "--scaling-demo reads local files: give --dataset a folder, or no --dataset (generated data)" ;;
+  esac
+fi
 whole_number --chunk-size "$chunk_size"
 whole_number --min-workers "$min_workers"
 whole_number --max-workers "$max_workers"
@@ -129,7 +160,7 @@ random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # ----------------------------------------------------------------------------- cleanup
 # What this run created, so that the trap deletes exactly that.
-created_namespace=0 created_pv=0 installed_metrics=0 logger_pids='' cleaned=0
+created_namespace=0 created_pv=0 installed_metrics=0 cleaned=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzz-deploy.XXXXXX")
 
 kc() { kubectl -n "$NAMESPACE" "$@"; }
@@ -140,27 +171,20 @@ diagnostics() {
   kc get pods,jobs,hpa -o wide 2>&1 || true
   kc get events --sort-by=.lastTimestamp 2>&1 | tail -n 25 || true
   local what
-  for what in job/hzz-producer deployment/hzz-worker deployment/hzz-aggregator deployment/hzz-webserver deployment/hzz-rabbitmq; do
+  for what in job/hzz-producer deployment/hzz-worker deployment/hzz-aggregator deployment/hzz-webserver deployment/hzz-rabbitmq deployment/hzz-monitor; do
     say "---- kubectl -n $NAMESPACE logs $what --tail=20"
     kc logs "$what" --all-containers --tail=20 2>&1 || true
   done
   say "----"
 }
 
-stop_loggers() {
-  local pid
-  for pid in $logger_pids; do
-    kill "$pid" 2>/dev/null || true
-  done
-  logger_pids=''
-}
-
 delete_everything() {
   step "cleaning up: deleting what deploy.sh created (a minute or two: workers finish their chunk)"
   local ok=1
   if ((created_namespace)); then
-    # Deleting the namespace deletes everything in it; it waits for the workers to finish
-    # their current chunk (terminationGracePeriodSeconds).
+    # Deleting the namespace deletes everything in it (hzz-monitor, and with it the scaling
+    # record, stops here); it waits for the workers to finish their current chunk
+    # (terminationGracePeriodSeconds).
     kubectl delete namespace "$NAMESPACE" --wait=true --timeout=180s || ok=0
   fi
   if ((created_pv)); then
@@ -184,7 +208,6 @@ cleanup() {
   set +e
   ((cleaned)) && exit "$rc"
   cleaned=1
-  stop_loggers
   if ((rc != 0)); then
     say ""
     say "deploy.sh failed (exit $rc)."
@@ -196,11 +219,12 @@ cleanup() {
   fi
   if ((keep)); then
     ((created_namespace)) && say "
---keep: everything stays up. The page: $URL
-Delete it later with:
-  kubectl delete namespace $NAMESPACE && kubectl delete persistentvolume hzz-output"
-    ((installed_metrics)) && say "  kubectl delete -f components.yaml   # the metrics-server deploy.sh installed"
-  else
+--keep: everything stays up, and hzz-monitor goes on recording the scaling every ${MONITOR_INTERVAL} s
+(the scale-down too) into output_plots/pod_scaling.log and hpa_metrics.log. The page: $URL
+When you are done, write the final report and delete it all with:
+  bash deploy.sh --delete
+(To stop only the recording: kubectl -n $NAMESPACE scale deployment hzz-monitor --replicas=0)"
+  elif ((created_namespace || created_pv || installed_metrics)); then
     delete_everything
   fi
   rm -rf "$WORK"
@@ -211,8 +235,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ----------------------------------------------------------------------------- steps
-check_prerequisites() {
-  step "1/7 checking prerequisites"
+# cluster_reachable: docker and kubectl on PATH, Docker running, a context whose cluster answers.
+cluster_reachable() {
   local missing='' cmd
   for cmd in docker kubectl curl; do
     command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"
@@ -223,6 +247,11 @@ check_prerequisites() {
     die "kubectl has no current context: enable Kubernetes in Docker Desktop (Settings > Kubernetes), or pick one with kubectl config use-context"
   kubectl get nodes --request-timeout=15s >/dev/null 2>&1 ||
     die "cannot reach the cluster of kubectl context '$CONTEXT' (kubectl get nodes fails): is Kubernetes running?"
+}
+
+check_prerequisites() {
+  step "1/7 checking prerequisites"
+  cluster_reachable
   say "docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'); kubectl context '$CONTEXT'; project version $VERSION"
   case $CONTEXT in
     docker-desktop) ;;
@@ -231,18 +260,32 @@ check_prerequisites() {
 
   HOST_SYSTEM=$(detect_host_system)
   mkdir -p "$OUT"
-  # The containers run as user 10001, not as you: on a Linux host the output folder must be
-  # writable for them (Docker Desktop on macOS/Windows maps ownership itself).
-  chmod a+rwx "$OUT" 2>/dev/null || warn "cannot make $OUT writable for the containers (chmod)"
+  # The containers run as user 10001, not as you: on a Linux host that user needs the output
+  # folder (Docker Desktop on macOS and Windows maps ownership itself). It gets this folder
+  # only, never a world-writable one.
+  if [[ $HOST_SYSTEM == linux ]]; then
+    give_folder_to_user "$OUT" "$POD_UID" ||
+      die "cannot give the pods' user ($POD_UID) the folder $OUT: run 'sudo chown $POD_UID $OUT' once, or install setfacl (package acl)"
+  fi
   OUTPUT_HOST_PATH=$(host_path_for_cluster "$OUT" "$HOST_SYSTEM")
 
+  if ((demo)) && [[ -z $dataset ]]; then
+    # Generated by build_images (it needs the image); a folder of this repository, so that
+    # Docker Desktop shares it like output_plots/.
+    dataset=$REPO/.cache/scaling-demo-$DEMO_SAMPLES-$DEMO_EVENTS
+    demo_generate=1
+    [[ $samples == "$DEMO_SAMPLES" ]] ||
+      die "--scaling-demo generates only the sample $DEMO_SAMPLES; for --samples $samples give --dataset DIR too"
+  fi
   DATASET_HOST_PATH=''
   case $dataset in
     '' | http://* | https://*) DATASET_IN_PODS=${dataset:-$DEFAULT_DATASET} ;;
     *)
-      [[ -d $dataset ]] || die "--dataset $dataset: no such folder (or give an https:// URL)"
-      [[ -d $dataset/Data || -d $dataset/MC ]] || compgen -G "$dataset/*.root" >/dev/null ||
-        die "--dataset $dataset: expected the server layout (Data/ and/or MC/ inside, or the 2025 release's *.root files)"
+      if ((!demo_generate)); then
+        [[ -d $dataset ]] || die "--dataset $dataset: no such folder (or give an https:// URL)"
+        [[ -d $dataset/Data || -d $dataset/MC ]] || compgen -G "$dataset/*.root" >/dev/null ||
+          die "--dataset $dataset: expected the server layout (Data/ and/or MC/ inside, or the 2025 release's *.root files)"
+      fi
       DATASET_HOST_PATH=$(host_path_for_cluster "$dataset" "$HOST_SYSTEM")
       DATASET_IN_PODS=/data/dataset # where worker.yaml and producer-job.yaml mount it
       ;;
@@ -269,6 +312,28 @@ build_images() {
   done
   : >"$WORK/build.log" # built: nothing to show on a later failure
   say "built in $(($(now) - t)) s"
+  ((!demo_generate)) || generate_demo_dataset
+}
+
+# The scaling demo's files, generated once with the project's own generator in the worker
+# image (no Python needed here, no network in the container), kept in .cache/ for next time.
+generate_demo_dataset() {
+  if [[ -f $dataset/.complete ]]; then
+    say "scaling demo: reusing $DEMO_EVENTS generated $DEMO_SAMPLES events in ${dataset#"$REPO"/}"
+    return
+  fi
+  say "scaling demo: generating $DEMO_EVENTS $DEMO_SAMPLES events into ${dataset#"$REPO"/} (once, about a minute)"
+  rm -rf "$dataset"
+  mkdir -p "$dataset"
+  # As you, so that the files are yours; umask 022 keeps them readable for the pods' user.
+  docker run --rm --network none --user "$(id -u):$(id -g)" -e HOME=/tmp \
+    -v "$DATASET_HOST_PATH:/data/demo" "$IMAGE_PREFIX/worker:$VERSION" \
+    sh -c 'umask 022 && exec python -m hzz.devtools.samplegen --out /data/demo --samples "$1" --events "$2" --seed "$3" --quiet' \
+    generate "$DEMO_SAMPLES" "$DEMO_EVENTS" "$DEMO_SEED" >"$WORK/generate.log" 2>&1 || {
+    cat "$WORK/generate.log" >&2
+    die "generating the scaling demo's dataset failed (above)"
+  }
+  touch "$dataset/.complete"
 }
 
 metrics_api_available() {
@@ -302,6 +367,11 @@ wait_available() {
   done
 }
 
+# The files a run leaves in output_plots/: removed before a new run, since the previous run's
+# would make this one look complete at once.
+RUN_FILES="results.json hzz_m4l.png hzz_m4l.svg .checkpoint.json pod_scaling.log hpa_metrics.log
+pod_scaling.csv hpa_metrics.csv worker_pods.csv scaling.png scaling.md fetched"
+
 deploy() {
   step "4/7 deploying to namespace $NAMESPACE"
   if kubectl get namespace "$NAMESPACE" >/dev/null 2>&1; then
@@ -311,10 +381,10 @@ deploy() {
     kubectl delete namespace "$NAMESPACE" --wait=true --timeout=180s
     kubectl delete persistentvolume hzz-output --ignore-not-found --wait=true --timeout=60s
   fi
-  # The previous run's outputs would make this one look complete at once.
-  rm -rf "$OUT/results.json" "$OUT/hzz_m4l.png" "$OUT/hzz_m4l.svg" "$OUT/.checkpoint.json" \
-    "$OUT/pod_scaling.log" "$OUT/hpa_metrics.log" "$OUT/pod_scaling.csv" "$OUT/hpa_metrics.csv" \
-    "$OUT/scaling.png" "$OUT/fetched"
+  local name
+  for name in $RUN_FILES; do
+    rm -rf "${OUT:?}/$name"
+  done
 
   # The values render_manifest fills into the ${HZZ_...} placeholders of k8s/*.yaml.
   HZZ_VERSION=$VERSION
@@ -335,17 +405,28 @@ deploy() {
 
   created_namespace=1
   apply namespace.yaml
-  # RabbitMQ credentials: a fresh random password for each deployment, never guest/guest.
+  # Remembered on the namespace, so that `deploy.sh --delete` after --keep removes it too.
+  if ((installed_metrics)); then
+    kubectl annotate namespace "$NAMESPACE" hzz-pipeline/installed-metrics-server=true --overwrite >/dev/null
+  fi
+  # RabbitMQ credentials: a fresh random password for each deployment, never guest/guest. The
+  # broker reads them from its configuration file, the other pods from the keys beside it;
+  # and the key that signs every message, as fresh (producer, workers and aggregator share it).
   local password
   password=$(random_hex 16)
   kc create secret generic hzz-rabbitmq \
     --from-literal=username=hzz \
     --from-literal=password="$password" \
+    --from-literal=signing-key="$(random_hex 32)" \
     --from-literal=management-url="http://hzz:$password@hzz-rabbitmq.$NAMESPACE.svc.cluster.local:15672/" \
+    --from-literal=rabbitmq.conf="$(rabbitmq_conf hzz "$password")" \
     --dry-run=client -o yaml | kubectl apply -f -
   apply configmap.yaml
   created_pv=1
   apply pv-pvc.yaml
+  apply network-policy.yaml
+  # First the monitor, so that the scaling record starts before there is anything to scale.
+  apply monitor.yaml
   apply rabbitmq.yaml
   say "waiting for RabbitMQ"
   wait_available hzz-rabbitmq
@@ -363,30 +444,9 @@ deploy() {
     fi
   fi
   [[ $SCALER == keda ]] || apply worker-hpa.yaml
-  say "waiting for the aggregator, the webserver and the workers"
-  wait_available hzz-aggregator hzz-webserver hzz-worker
-}
-
-# log_every_10s FILE COMMAND...: append "=== <UTC time>" and the command's output to FILE
-# every 10 s, until killed (the format hzz.devtools.scaling_logs reads; like the seed's `watch`).
-log_every_10s() {
-  local file=$1
-  shift
-  while true; do
-    {
-      printf '=== %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-      "$@" 2>/dev/null || true # no pods yet: "No resources found" on stderr, 0 lines
-    } >>"$file"
-    sleep 10
-  done
-}
-
-start_scaling_logs() {
-  log_every_10s "$OUT/pod_scaling.log" kubectl -n "$NAMESPACE" get pods -l app=hzz-worker --no-headers --request-timeout=8s &
-  logger_pids="$logger_pids $!"
-  log_every_10s "$OUT/hpa_metrics.log" kubectl -n "$NAMESPACE" get hpa hzz-worker --no-headers --request-timeout=8s &
-  logger_pids="$logger_pids $!"
-  say "scaling logs: output_plots/pod_scaling.log and output_plots/hpa_metrics.log, every 10 s"
+  say "waiting for the aggregator, the webserver, the workers and the scaling monitor"
+  wait_available hzz-aggregator hzz-webserver hzz-worker hzz-monitor
+  say "scaling record: hzz-monitor appends to output_plots/pod_scaling.log and hpa_metrics.log every ${MONITOR_INTERVAL} s"
 }
 
 # json_number KEY JSON / json_string KEY JSON: the first "KEY": value in JSON (enough for
@@ -402,7 +462,6 @@ fetch_status() {
 
 run_and_follow() {
   step "5/7 running: the producer publishes the tasks, the workers process them"
-  start_scaling_logs
   apply producer-job.yaml
   local t0 status state total done_ failed workers line last='' last_t=0 t
   t0=$(now)
@@ -454,34 +513,88 @@ check_from_host() {
   say "page, /api/status and results.json OK (copies in output_plots/fetched/); output_plots/results.json and the plot are on this machine"
 }
 
-# hzz.devtools.scaling_logs turns the logs into CSV files and scaling.png. It runs in the
-# aggregator's pod, which has the project installed and output_plots/ mounted (no Python
-# needed on this machine).
+# The scaling demo records the scale-down too: wait until the autoscaler is back at the
+# minimum and the extra pods are gone, then one more sample interval for the monitor to see it.
+wait_for_scale_down() {
+  step "waiting for the autoscaler to scale the workers back down to $min_workers (at most $SCALE_DOWN_TIMEOUT s)"
+  local t0 t desired present line last=''
+  t0=$(now)
+  while true; do
+    desired=$(kc get deployment hzz-worker -o 'jsonpath={.spec.replicas}' 2>/dev/null || true)
+    present=$(kc get pods -l app=hzz-worker --no-headers 2>/dev/null | wc -l | tr -d ' ')
+    t=$(now)
+    line="worker pods desired: ${desired:-?}, present: $present"
+    [[ $line == "$last" ]] || printf '  %4d s  %s\n' $((t - t0)) "$line"
+    last=$line
+    if [[ $desired == "$min_workers" && $present == "$min_workers" ]]; then
+      sleep $((2 * MONITOR_INTERVAL))
+      return
+    fi
+    if ((t - t0 >= SCALE_DOWN_TIMEOUT)); then
+      warn "still $present worker pods ($desired desired) $SCALE_DOWN_TIMEOUT s after the run; the report shows the scale-down so far"
+      return
+    fi
+    sleep 5
+  done
+}
+
+# hzz.devtools.scaling_logs writes the CSVs, scaling.png and scaling.md, and prints a summary.
+# It runs in the monitor's pod, which has the project and output_plots/ (no Python needed
+# on this machine).
 convert_scaling_logs() {
-  kc exec deployment/hzz-aggregator -c aggregator -- python -m hzz.devtools.scaling_logs /data/output >"$WORK/scaling.log" 2>&1 ||
-    {
-      cat "$WORK/scaling.log" >&2
-      warn "could not convert the scaling logs; by hand: python -m hzz.devtools.scaling_logs output_plots"
-      return 0
-    }
+  local line
+  if ! kc exec deployment/hzz-monitor -c monitor -- python -m hzz.devtools.scaling_logs --quiet /data/output >"$WORK/scaling.log" 2>&1; then
+    cat "$WORK/scaling.log" >&2
+    warn "could not write the scaling report; by hand: python -m hzz.devtools.scaling_logs output_plots"
+    return 0
+  fi
+  while IFS= read -r line; do
+    case $line in
+      warning:*) warn "${line#warning: }" ;;
+      *) say "$line" ;;
+    esac
+  done <"$WORK/scaling.log"
 }
 
 summary() {
-  step "7/7 scaling logs and summary"
-  stop_loggers
+  step "7/7 scaling report and summary"
   convert_scaling_logs
-  local most
-  # The most worker pods Running at one time, from the pod log.
-  most=$(awk '/^=== /{ if (n > most) most = n; n = 0; next } $3 == "Running" { n++ } END { if (n > most) most = n; print most + 0 }' "$OUT/pod_scaling.log" 2>/dev/null || echo '?')
   say "timings: images $BUILD_SECONDS s, deployment $DEPLOY_SECONDS s, run $RUN_SECONDS s ($RUN_STATE)"
-  say "workers: min $min_workers, max $max_workers, most running at once: $most ($SCALER autoscaling)"
-  say "files in output_plots/: results.json, hzz_m4l.png, hzz_m4l.svg, pod_scaling.log/.csv, hpa_metrics.log/.csv, scaling.png"
+  say "workers: min $min_workers, max $max_workers ($SCALER autoscaling)"
+  say "files in output_plots/: results.json, hzz_m4l.png/.svg, scaling.md, scaling.png, pod_scaling.log/.csv, worker_pods.csv, hpa_metrics.log/.csv"
+  if ((!keep && !demo)) && { ((yes)) || [[ ! -t 0 ]]; }; then
+    say "note: everything is deleted now, so the record ends before the workers scale down (--scaling-demo waits for it; --keep goes on recording)"
+  fi
   say ""
   say "  The page: $URL"
   say ""
 }
 
+# deploy.sh --delete: what an earlier --keep left running, after a last scaling report.
+delete_kept_deployment() {
+  step "deleting the deployment an earlier 'deploy.sh --keep' left running"
+  cluster_reachable
+  if ! kubectl get namespace "$NAMESPACE" >/dev/null 2>&1; then
+    say "there is no namespace $NAMESPACE"
+    # A PV left behind alone (an interrupted clean-up) is still deploy.sh's to remove.
+    kubectl get persistentvolume hzz-output >/dev/null 2>&1 && created_pv=1
+    ((created_pv)) || say "nothing to delete"
+    return
+  fi
+  [[ $(kubectl get namespace "$NAMESPACE" -o 'jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}') == hzz-deploy ]] ||
+    die "namespace $NAMESPACE was not made by deploy.sh; not deleting it"
+  [[ $(kubectl get namespace "$NAMESPACE" -o 'jsonpath={.metadata.annotations.hzz-pipeline/installed-metrics-server}') != true ]] ||
+    installed_metrics=1
+  created_namespace=1 created_pv=1
+  say "the final scaling report (output_plots/scaling.md, scaling.png):"
+  convert_scaling_logs
+}
+
 # ----------------------------------------------------------------------------- main
+if ((delete_only)); then
+  delete_kept_deployment
+  exit 0
+fi
 check_prerequisites
 t=$(now)
 build_images
@@ -492,14 +605,14 @@ deploy
 DEPLOY_SECONDS=$(($(now) - t))
 run_and_follow
 check_from_host
+((!demo)) || wait_for_scale_down
 summary
 if ((keep)); then
   exit 0
 fi
 if ((yes == 0)) && [[ -t 0 ]]; then
-  # Scaling logs go on while you look at the page (the workers scale down); converted again below.
-  start_scaling_logs >/dev/null
+  # hzz-monitor goes on recording while you look at the page (the workers scale down); the
+  # report is written again below.
   read -r -p "Press Enter to delete everything deploy.sh created (the files in output_plots/ stay) " _ || true
-  stop_loggers
   convert_scaling_logs
 fi

@@ -10,7 +10,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-WORKDIR /app
+WORKDIR /src
 
 # Dependencies first, in their own layer, so that a code change does not reinstall them:
 # the list is read from pyproject.toml itself ([project] dependencies), not copied anywhere.
@@ -25,6 +25,11 @@ COPY . .
 RUN pip install --no-cache-dir --no-deps . \
     && groupadd --gid 10001 hzz \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin hzz
+
+# The services run from an empty folder: in /src, `python -m hzz.worker` would import the source
+# tree's hzz/ (the CLI folder, without the package-dir mapping that makes worker/ hzz.worker)
+# instead of the installed package, and fail.
+WORKDIR /app
 
 # Numeric, so that Kubernetes' runAsNonRoot can check it.
 USER 10001:10001

@@ -114,3 +114,33 @@ render_manifest() {
   fi
   printf '%s\n' "$out"
 }
+
+# give_folder_to_user DIR UID: let the user UID (the pods' user) write into DIR without making
+# DIR writable for everyone: DIR belongs to UID already; or, run as root, DIR is given to UID;
+# or an ACL entry grants UID access (setfacl, as DIR's owner). Write access for others, which
+# older versions of deploy.sh granted, is taken away. Fails when none of these is possible.
+give_folder_to_user() {
+  local dir=$1 uid=$2
+  chmod o-w "$dir" 2>/dev/null || true
+  [[ $(stat -c %u "$dir") != "$uid" ]] || return 0
+  if [[ $(id -u) == 0 ]]; then
+    chown "$uid:$uid" "$dir" && chmod 0755 "$dir"
+    return
+  fi
+  command -v setfacl >/dev/null 2>&1 && setfacl -m "u:$uid:rwx" "$dir"
+}
+
+# rabbitmq_conf USER PASSWORD: the broker's rabbitmq.conf, which k8s/rabbitmq.yaml mounts from
+# the Secret hzz-rabbitmq: this deployment's user (an administrator, as the default user is,
+# so that the management API answers it) instead of guest, and the logs on the console.
+rabbitmq_conf() {
+  printf '%s\n' \
+    "default_user = $1" \
+    "default_pass = $2" \
+    "loopback_users = none" \
+    "listeners.tcp.default = 5672" \
+    "management.tcp.port = 15672" \
+    "log.console = true" \
+    "log.console.level = info" \
+    "log.file = false"
+}

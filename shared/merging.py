@@ -116,6 +116,8 @@ class RunTally:
             sample: SampleTally(self.binning.bins) for sample in dict.fromkeys(c.sample for c in self.chunks.values())
         }
         self._binning_json = self.binning.to_json()
+        #: Per worker (its name in the results): chunks merged, events read and seconds spent on them.
+        self.workers: dict[str, dict[str, Any]] = {}
 
     @property
     def run_id(self) -> str:
@@ -210,6 +212,10 @@ class RunTally:
             sample.add(result)
             sample.chunks_done += 1
             self.done.add(chunk_id)
+            worker = self.workers.setdefault(result.worker, {"chunks": 0, "events_read": 0, "busy_seconds": 0.0})
+            worker["chunks"] += 1
+            worker["events_read"] += result.events_read
+            worker["busy_seconds"] += result.seconds
             if self.failed.pop(chunk_id, None) is not None:
                 sample.chunks_failed -= 1
         self.last_progress = time.time()
@@ -249,6 +255,7 @@ class RunTally:
         twin.done = set(self.done)
         twin.failed = dict(self.failed)
         twin.samples = {name: s.copy() for name, s in self.samples.items()}
+        twin.workers = {name: dict(w) for name, w in self.workers.items()}
         return twin
 
 

@@ -140,6 +140,20 @@ def results_document(
         "profile": tally.release.name,
         "settings": tally.manifest.settings,
         "versions": _versions(),
+        "workers": _workers(tally),
+    }
+
+
+def _workers(tally: RunTally) -> dict[str, dict[str, Any]]:
+    """Which worker ("<host>:<pid>", on Kubernetes the pod) merged how much, and its events/s while busy."""
+    return {
+        name: {
+            "chunks": w["chunks"],
+            "events_read": w["events_read"],
+            "busy_seconds": round(w["busy_seconds"], 3),
+            "events_per_second": round(w["events_read"] / w["busy_seconds"], 1) if w["busy_seconds"] > 0 else None,
+        }
+        for name, w in sorted(tally.workers.items())
     }
 
 

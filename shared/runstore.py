@@ -16,6 +16,7 @@ makes each commit durable before the batch is acknowledged.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +145,8 @@ class RunStore:
             )
             finished = "" if tally.finished is None else repr(tally.finished)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('finished', ?)", (finished,))
+            # Who did the work (results.json's "workers"), small: one row for the whole run.
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('workers', ?)", (json.dumps(tally.workers),))
 
     def reopen(self, chunk_ids: list[str]) -> None:
         """Forget the failures of chunks that were requeued: they are pending again."""
@@ -169,6 +172,7 @@ class RunStore:
                 raise CheckpointError(msg, self.path)
             tally = RunTally(RunManifest.decode(meta["manifest"].encode()), started=float(meta["started"]))
             tally.finished = float(meta["finished"]) if meta.get("finished") else None
+            tally.workers = json.loads(meta.get("workers") or "{}")  # absent before the batch that added it
             for chunk_id, sample, failed, error, attempt in self._db.execute("SELECT * FROM chunks"):
                 if failed:
                     tally.failed[chunk_id] = {

@@ -4,8 +4,12 @@
 fresh single-node cluster, runs the command in the repository with stdin from /dev/null, and
 tears the cluster down. deploy.sh itself checks the page, /api/status and results.json through
 the NodePort from the host and keeps copies in ``output_plots/fetched/``; the results land in
-``output_plots/`` through the hostPath volume. These tests then compare them with a run of
-``hzz run`` on one machine over the same files, and check that deploy.sh deleted what it made.
+``output_plots/`` through the hostPath volume. The first test compares them with a run of
+``hzz run`` on one machine over the same files, looks at the deployment it left with ``--keep``
+(hardening, the scaling record going on) and deletes it with ``deploy.sh --delete``; the second
+runs the scaling workload (``--scaling-demo``) and checks, in the files deploy.sh leaves, the
+scale-up and the scale-down, the queue running empty, per-pod throughput and a scaling.md
+whose numbers are those of the raw log.
 
 Needs root, Docker and the sandbox; takes about 10 minutes (the first time longer: images).
 pyproject.toml's addopts deselect the ``k8s`` marker; select it explicitly:
@@ -18,12 +22,14 @@ The output of each run goes to ``test-artifacts/k8s-e2e-*.log``; the sandbox's o
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
 import shutil
 import stat
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,12 +46,8 @@ OUTPUT = REPO / "output_plots"
 ARTIFACTS = REPO / "test-artifacts"
 SANDBOX = Path(os.environ.get("K8S_SANDBOX_DIR", REPO.parent / "shared" / "k8s-sandbox"))
 REAL_DATA = REPO.parent / "shared" / "atlas-open-data" / "2020-4lep"
-#: Events of the scaling run: with chunks of 10 000, about 3 minutes of work for 4 workers on 2 cores.
-SCALING_EVENTS = 16_000_000
-#: Its dataset (1.6 GB, two minutes to generate) is kept between runs.
-SCALING_DATASET = Path(
-    os.environ.get("HZZ_K8S_SCALING_DATASET", f"/tmp/hzz-k8s-e2e-scaling-llll-{SCALING_EVENTS // 1_000_000}M")
-)
+#: What deploy.sh --scaling-demo runs (deploy.sh's DEMO_EVENTS and DEMO_CHUNK_SIZE).
+DEMO_EVENTS, DEMO_CHUNK_SIZE = 4_000_000, 2000
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(2700)]
 
@@ -55,6 +57,36 @@ DEPLOY_AND_CHECK_CLEANUP = r"""
 bash deploy.sh "$@"
 rc=$?
 echo "deploy.sh exited with status $rc"
+kubectl get namespace hzz >/dev/null 2>&1 && echo "LEFTOVER: namespace hzz"
+kubectl get persistentvolume hzz-output >/dev/null 2>&1 && echo "LEFTOVER: persistentvolume hzz-output"
+echo "cleanup checked"
+exit "$rc"
+"""
+
+#: Runs deploy.sh --keep, looks at what it left running (kept in output_plots/kept/), deletes it
+#: with deploy.sh --delete, and checks that nothing is left.
+KEEP_INSPECT_DELETE = r"""
+bash deploy.sh --keep "$@"
+rc=$?
+echo "deploy.sh exited with status $rc"
+if [ "$rc" = 0 ]; then
+  kept=output_plots/kept
+  mkdir -p "$kept"
+  # The record goes on after deploy.sh has exited: three samples later the log is longer.
+  wc -l <output_plots/pod_scaling.log >"$kept/log-lines-at-exit"
+  sleep 16
+  wc -l <output_plots/pod_scaling.log >"$kept/log-lines-later"
+  kubectl -n hzz get pods -o json >"$kept/pods.json"
+  kubectl -n hzz get networkpolicies -o json >"$kept/networkpolicies.json"
+  kubectl -n hzz exec deploy/hzz-rabbitmq -- id -u >"$kept/rabbitmq-uid" 2>&1
+  has_token='test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo token || echo none'
+  for name in worker aggregator webserver rabbitmq monitor; do
+    kubectl -n hzz exec "deploy/hzz-$name" -- sh -c "$has_token" >"$kept/token-$name" 2>"$kept/token-$name.err"
+  done
+  bash deploy.sh --delete
+  rc=$?
+  echo "deploy.sh --delete exited with status $rc"
+fi
 kubectl get namespace hzz >/dev/null 2>&1 && echo "LEFTOVER: namespace hzz"
 kubectl get persistentvolume hzz-output >/dev/null 2>&1 && echo "LEFTOVER: persistentvolume hzz-output"
 echo "cleanup checked"
@@ -124,7 +156,9 @@ def add_real_data(folder: Path) -> list[str]:
     return names
 
 
-def run_deploy(name: str, *deploy_args: str, timeout: int) -> tuple[int, str, float]:
+def run_deploy(
+    name: str, *deploy_args: str, timeout: int, script: str = DEPLOY_AND_CHECK_CLEANUP
+) -> tuple[int, str, float]:
     """run-e2e REPO -- deploy.sh ARGS: (exit status, output, seconds). Output saved under test-artifacts/."""
     # output_plots/ must exist before the cluster starts: `down` removes host folders that a
     # hostPath volume created during the run.
@@ -139,7 +173,7 @@ def run_deploy(name: str, *deploy_args: str, timeout: int) -> tuple[int, str, fl
         "--",
         "bash",
         "-c",
-        DEPLOY_AND_CHECK_CLEANUP,
+        script,
         "deploy",
         *deploy_args,
     ]
@@ -150,7 +184,11 @@ def run_deploy(name: str, *deploy_args: str, timeout: int) -> tuple[int, str, fl
     text = log.read_text(errors="replace")
     print(f"\n{name}: run-e2e exited with {result.returncode} after {seconds:.0f} s; output in {log}")
     for line in text.splitlines():
-        if re.search(r"(run complete|timings:|workers:|built in|run-e2e: finished)", line):
+        if re.search(
+            r"(run complete|timings:|workers:|built in|run-e2e: finished|scale-up|throughput|saturated|back to"
+            r"|warning)",
+            line,
+        ):
             print("  " + line.strip())
     return result.returncode, text, seconds
 
@@ -182,15 +220,41 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def running_workers_over_time(log: Path) -> list[tuple[datetime, int]]:
-    """(time, worker pods Running) of each block of pod_scaling.log."""
-    blocks: list[tuple[datetime, int]] = []
+#: A summary line of pod_scaling.log, read here independently of hzz.shared.scaling.
+SUMMARY = re.compile(
+    r"^=== (?P<t>\S+)  pods: (?P<desired>\S+) desired, (?P<running>\S+) running, (?P<ready>\S+) ready, "
+    r"(?P<total>\S+) in all \| queue: (?P<queue>\S+) ready, (?P<unacked>\S+) unacked \| chunks: \S+ \| "
+    r"\S+ chunks/s, (?P<rate>\S+) events/s \| cpu: \S+ per pod, node (?P<node>\S+) of \S+ cores$"
+)
+
+
+def timeline(log: Path) -> list[dict[str, Any]]:
+    """The summary of each block of pod_scaling.log: time and numbers (None for "?")."""
+    rows = []
     for line in log.read_text().splitlines():
-        if line.startswith("=== "):
-            blocks.append((datetime.fromisoformat(line[4:].strip().replace("Z", "+00:00")), 0))
-        elif blocks and len(line.split()) >= 3 and line.split()[2] == "Running":
-            blocks[-1] = (blocks[-1][0], blocks[-1][1] + 1)
-    return blocks
+        match = SUMMARY.match(line)
+        if match:
+            row: dict[str, Any] = {"t": when(match["t"])}
+            for key in ("desired", "running", "ready", "total", "queue", "unacked", "rate", "node"):
+                value = match[key].rstrip("%")
+                row[key] = None if value == "?" else float(value)
+            rows.append(row)
+    return rows
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def report_table(path: Path) -> dict[str, str]:
+    """The measure → value table of scaling.md."""
+    return dict(re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|$", path.read_text(), re.M))
+
+
+def first_number(text: str) -> float:
+    match = re.match(r"([\d,]+(?:\.\d+)?)", text)
+    assert match, f"no number at the start of {text!r}"
+    return float(match.group(1).replace(",", ""))
 
 
 def test_deploy_sh_runs_the_pipeline_on_kubernetes_like_one_machine_and_cleans_up(
@@ -226,18 +290,24 @@ def test_deploy_sh_runs_the_pipeline_on_kubernetes_like_one_machine_and_cleans_u
     )
     expected = load(expected_dir / "results.json")
     assert expected["state"] == "complete"
+    # and an output folder that an older deploy.sh left writable for everyone
+    OUTPUT.mkdir(exist_ok=True)
+    OUTPUT.chmod(0o777)
 
-    # When deploy.sh runs on a fresh cluster, asking for KEDA (which the sandbox lacks)
+    # When deploy.sh runs on a fresh cluster, asking for KEDA (which the sandbox lacks), and
+    # keeps the deployment, which is then looked at and deleted with deploy.sh --delete
     rc, output, _ = run_deploy(
         "deploy",
         *("--yes", "--keda", "--dataset", str(dataset_dir), "--samples", samples),
         *("--chunk-size", "1000", "--min-workers", "1", "--max-workers", "3"),
         timeout=1500,
+        script=KEEP_INSPECT_DELETE,
     )
 
-    # Then it succeeded, fell back to the CPU HPA, and deleted everything it created
+    # Then it succeeded, fell back to the CPU HPA, and --delete removed everything it created
     assert_deployed_and_cleaned_up(rc, output)
     assert "KEDA is not installed" in output
+    assert "deploy.sh --delete exited with status 0" in output.splitlines()
     # and its results, on the host through the hostPath volume, are complete
     results = load(OUTPUT / "results.json")
     assert results["state"] == "complete"
@@ -255,48 +325,119 @@ def test_deploy_sh_runs_the_pipeline_on_kubernetes_like_one_machine_and_cleans_u
     assert_fetched_through_the_service(results)
     for name in ("hzz_m4l.png", "hzz_m4l.svg", "pod_scaling.log", "hpa_metrics.log", "pod_scaling.csv", "scaling.png"):
         assert (OUTPUT / name).stat().st_size > 0, name
+    # and the pods' user was given the output folder, which nobody else may write into
+    folder = OUTPUT.stat()
+    assert folder.st_uid == 10001 and not folder.st_mode & stat.S_IWOTH
+
+    # and with --keep the scaling record went on after deploy.sh had exited
+    kept = OUTPUT / "kept"
+    at_exit, later = (int((kept / name).read_text()) for name in ("log-lines-at-exit", "log-lines-later"))
+    assert later > at_exit
+    # and the deployment ran hardened: the broker as its own unprivileged user, a service-account
+    # token only in the monitor's pod, every pod under the runtime's seccomp profile, ingress
+    # limited by NetworkPolicies
+    assert (kept / "rabbitmq-uid").read_text().strip() == "999"
+    tokens = {
+        name: (kept / f"token-{name}").read_text().strip()
+        for name in ("worker", "aggregator", "webserver", "rabbitmq", "monitor")
+    }
+    assert tokens == {
+        "worker": "none",
+        "aggregator": "none",
+        "webserver": "none",
+        "rabbitmq": "none",
+        "monitor": "token",
+    }
+    pods = load(kept / "pods.json")["items"]
+    assert {p["metadata"]["labels"]["app"] for p in pods} >= {
+        "hzz-worker",
+        "hzz-aggregator",
+        "hzz-webserver",
+        "hzz-rabbitmq",
+        "hzz-monitor",
+    }
+    for pod in pods:
+        assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, pod["metadata"]["name"]
+    policies = {p["metadata"]["name"] for p in load(kept / "networkpolicies.json")["items"]}
+    assert policies == {"hzz-deny-ingress", "hzz-webserver", "hzz-rabbitmq"}
+    # and --delete wrote the final scaling report before deleting
+    assert (OUTPUT / "scaling.md").read_text().startswith(f"# Scaling report: run {results['run_id']}")
 
 
-def test_deploy_sh_shows_the_hpa_scaling_the_workers_during_a_long_run() -> None:
-    # Given a dataset that keeps the workers busy for minutes: 16 million llll events, cut
-    # into chunks of 10 000 (1600 tasks; a small chunk costs one worker about 0.25 s of CPU)
-    if not (SCALING_DATASET / ".complete").is_file():
-        shutil.rmtree(SCALING_DATASET, ignore_errors=True)
-        SCALING_DATASET.mkdir(parents=True)
-        generate(SCALING_DATASET, "llll", SCALING_EVENTS, seed=5)
-        (SCALING_DATASET / ".complete").touch()
-    make_readable(SCALING_DATASET)
+def test_deploy_sh_scaling_demo_records_the_autoscaler_s_whole_life_and_a_report_that_agrees_with_it() -> None:
+    # When deploy.sh runs its scaling workload on a fresh cluster, offline (generated data)
+    rc, output, seconds = run_deploy("scaling-demo", "--scaling-demo", "--yes", timeout=2400)
 
-    # When deploy.sh runs it with one to four workers
-    rc, output, _ = run_deploy(
-        "scaling",
-        *("--yes", "--dataset", str(SCALING_DATASET), "--samples", "llll"),
-        *("--chunk-size", "10000", "--min-workers", "1", "--max-workers", "4"),
-        timeout=1800,
-    )
-
-    # Then the run is complete
+    # Then the run is complete, and everything was deleted afterwards
     assert_deployed_and_cleaned_up(rc, output)
     results = load(OUTPUT / "results.json")
     assert results["state"] == "complete"
-    assert results["samples"]["llll"]["events_read"] == SCALING_EVENTS
+    assert results["samples"]["llll"]["events_read"] == DEMO_EVENTS
+    assert results["tally"]["done"] == DEMO_EVENTS // DEMO_CHUNK_SIZE
     assert_fetched_through_the_service(results)
-    # and the pod log shows more than the minimum of one worker Running before it finished
-    blocks = running_workers_over_time(OUTPUT / "pod_scaling.log")
-    finished = datetime.fromisoformat(results["finished_at"].replace("Z", "+00:00"))
-    during = [(t, n) for t, n in blocks if t <= finished]
-    most = max(n for _, n in during)
-    first_scaled = next(t for t, n in during if n > 1)
-    print(
-        f"  workers: at most {most} Running; above the minimum from {first_scaled:%H:%M:%S}, "
-        f"{(first_scaled - blocks[0][0]).total_seconds():.0f} s after the first log line; "
-        f"run from {results['started_at']} to {results['finished_at']} ({results['elapsed_seconds']:.0f} s)"
+    start, end = when(results["started_at"]), when(results["finished_at"])
+    rows = timeline(OUTPUT / "pod_scaling.log")
+    assert len(rows) == (OUTPUT / "pod_scaling.log").read_text().count("\n=== ") + 1  # every block read
+    during = [r for r in rows if start <= r["t"] <= end]
+    after = [r for r in rows if r["t"] > end]
+    at_start = [r for r in rows if r["t"] < start and r["desired"] is not None][-1]["desired"]
+
+    # and the log shows a scale-up during the run: more pods desired, and more than one working
+    up = next(r for r in rows if r["t"] >= start and (r["desired"] or 0) > at_start)
+    peak = max(r["ready"] for r in during)
+    assert peak > 1 and up["t"] < end
+    # and a scale-down after it: back to one pod desired and present
+    back = next(r for r in after if r["desired"] == 1 and r["total"] == 1)
+    assert max(r["desired"] for r in during) > 1
+    # and the task queue filling and then running empty
+    queue_peak = max(r["queue"] or 0 for r in during)
+    emptied = next(r for r in rows if r["t"] > start and r["queue"] == 0 and r["unacked"] == 0 and r["t"] > up["t"])
+    assert queue_peak > 100 and emptied["t"] <= back["t"]
+    # and per-pod throughput: in results.json, and pod by pod in the log
+    workers = results["workers"]
+    pods = {name.split(":")[0] for name in workers}
+    assert len(pods) >= 2
+    assert sum(w["chunks"] for w in workers.values()) == results["tally"]["done"]
+    assert all(w["events_per_second"] > 0 for w in workers.values())
+    pod_rates = re.findall(r"^(hzz-worker-\S+) .* events/s=([\d.]+)$", (OUTPUT / "pod_scaling.log").read_text(), re.M)
+    assert len({pod for pod, rate in pod_rates if float(rate) > 0}) >= 2
+    assert "worker_pods.csv" in {p.name for p in OUTPUT.iterdir()}
+
+    # and scaling.md's numbers are those of the raw log, by the definitions it states
+    table = report_table(OUTPUT / "scaling.md")
+    assert first_number(table["time to first scale-up"]) == round((up["t"] - start).total_seconds())
+    assert table["peak pods"].startswith(f"{peak:.0f} Ready")
+    peak_at = next(r for r in rows if r["t"] >= start and r["ready"] == peak)
+    assert table["peak pods"].endswith(f"first at {(peak_at['t'] - start).total_seconds():.0f} s")
+    assert first_number(table["time to scale back down"]) == round((back["t"] - end).total_seconds())
+
+    def phase(pods: float) -> list[float]:
+        return [
+            b["rate"]
+            for a, b in itertools.pairwise(during)
+            if a["ready"] == b["ready"] == pods and b["rate"] is not None
+        ]
+
+    one, top = statistics.median(phase(1)), statistics.median(phase(peak))
+    assert first_number(table["throughput with one pod"]) == round(one)
+    assert first_number(table["throughput at peak"]) == round(top)
+    assert first_number(table["speed-up"]) == round(top / one, 2)
+    node = statistics.median(
+        b["node"] for a, b in itertools.pairwise(during) if a["ready"] == b["ready"] == peak and b["node"] is not None
     )
-    assert most > 1
-    # and so do the CSV and the chart made from it
-    csv_rows = (OUTPUT / "pod_scaling.csv").read_text().splitlines()
-    header = csv_rows[0].split(",")
-    pods = [int(row.split(",")[header.index("pods")]) for row in csv_rows[1:]]
-    assert max(pods) == max(n for _, n in blocks)
+    assert first_number(table["node CPU at peak"]) == round(node)
+    # and the chart and the CSVs were written; the HPA's CPU readings are in its CSV
     assert (OUTPUT / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len((OUTPUT / "hpa_metrics.csv").read_text().splitlines()) > 2
+    hpa_rows = (OUTPUT / "hpa_metrics.csv").read_text().splitlines()
+    assert any(row.split(",")[2] not in ("", "0") for row in hpa_rows[1:])
+    print(
+        f"  measured: first scale-up +{(up['t'] - start).total_seconds():.0f} s after the start "
+        f"({at_start:.0f} -> {up['desired']:.0f} desired); peak {peak:.0f} pods Ready at "
+        f"+{(peak_at['t'] - start).total_seconds():.0f} s; {one:,.0f} events/s with 1 pod, {top:,.0f} at peak: "
+        f"speed-up {top / one:.2f}x on a node {node:.0f} % busy; run {(end - start).total_seconds():.0f} s; "
+        f"queue peak {queue_peak:.0f}, empty at +{(emptied['t'] - start).total_seconds():.0f} s; back to 1 pod "
+        f"{(back['t'] - end).total_seconds():.0f} s after the end; whole test {seconds:.0f} s"
+    )
+    print(
+        "  scaling.md:\n" + "\n".join("    " + line for line in (OUTPUT / "scaling.md").read_text().splitlines()[:16])
+    )

@@ -197,16 +197,82 @@ def test_every_container_has_requests_limits_and_a_locked_down_security_context(
             sc = c.get("securityContext", {})
             assert sc.get("allowPrivilegeEscalation") is False, where
             assert sc.get("privileged") is False, where
-            assert "ALL" in sc.get("capabilities", {}).get("drop", []), where
-            if name != "hzz-rabbitmq":  # the broker image switches users itself (see rabbitmq.yaml)
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert "add" not in sc.get("capabilities", {}), f"{where} adds capabilities"
+            if name != "hzz-rabbitmq":  # the broker may write into its image (see rabbitmq.yaml)
                 assert sc.get("readOnlyRootFilesystem") is True, where
-        if name != "hzz-rabbitmq":
-            pod_sc = spec["securityContext"]
-            assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0, name
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0, name
+
+
+def test_every_pod_filters_its_system_calls_with_the_runtime_default_seccomp_profile() -> None:
+    for name, spec in pod_specs():
+        assert spec["securityContext"].get("seccompProfile") == {"type": "RuntimeDefault"}, name
+
+
+def test_only_the_scaling_monitor_gets_a_service_account_token_and_it_may_only_read() -> None:
+    # Given every pod of the deployment
+    specs = dict(pod_specs())
+    # Then none but the monitor has a token mounted (the default would give every pod one)
+    for name, spec in specs.items():
+        assert spec["automountServiceAccountToken"] is (name == "hzz-monitor"), name
+        assert spec.get("serviceAccountName") == ("hzz-monitor" if name == "hzz-monitor" else None), name
+    # And the monitor's account is bound to a namespaced Role that only reads what it samples
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs("monitor.yaml")}
+    assert objects[("ServiceAccount", "hzz-monitor")]["automountServiceAccountToken"] is False
+    binding = objects[("RoleBinding", "hzz-monitor")]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hzz-monitor"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hzz-monitor", "namespace": "hzz"}]
+    rules = objects[("Role", "hzz-monitor")]["rules"]
+    assert {verb for rule in rules for verb in rule["verbs"]} <= {"get", "list"}
+    assert {(group, resource) for rule in rules for group in rule["apiGroups"] for resource in rule["resources"]} == {
+        ("", "pods"),
+        ("apps", "deployments"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("metrics.k8s.io", "pods"),
+    }
+    assert not [d for d in all_docs() if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+
+
+def test_network_policies_let_in_only_the_page_and_the_broker_s_own_clients() -> None:
+    # Given the NetworkPolicies of the namespace
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs("network-policy.yaml")}
+    # Then all ingress is denied unless allowed below
+    assert policies["hzz-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    allowed = {name: p for name, p in policies.items() if p.get("ingress")}
+    assert {p["podSelector"]["matchLabels"]["app"] for p in allowed.values()} == {"hzz-webserver", "hzz-rabbitmq"}
+    # And the page is open to all, on its HTTP port only
+    (page,) = policies["hzz-webserver"]["ingress"]
+    assert "from" not in page and page["ports"] == [{"port": "http", "protocol": "TCP"}]
+    # And AMQP only from the producer, the workers and the aggregator; the management API only
+    # from the monitor and KEDA's namespace
+    amqp, management = policies["hzz-rabbitmq"]["ingress"]
+    assert amqp["ports"] == [{"port": "amqp", "protocol": "TCP"}]
+    (clients,) = amqp["from"]
+    (expression,) = clients["podSelector"]["matchExpressions"]
+    assert (expression["key"], expression["operator"]) == ("app", "In")
+    assert set(expression["values"]) == {"hzz-producer", "hzz-worker", "hzz-aggregator"}
+    assert management["ports"] == [{"port": "management", "protocol": "TCP"}]
+    assert management["from"] == [
+        {"podSelector": {"matchLabels": {"app": "hzz-monitor"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}},
+    ]
+    # And the named ports exist on the pods they are about
+    specs = dict(pod_specs())
+    (broker,) = specs["hzz-rabbitmq"]["containers"]
+    assert {p["name"] for p in broker["ports"]} == {"amqp", "management"}
+    (web,) = specs["hzz-webserver"]["containers"]
+    assert {p["name"] for p in web["ports"]} == {"http"}
 
 
 def test_every_long_running_container_has_readiness_and_liveness_probes() -> None:
-    kinds = {"hzz-webserver": "httpGet", "hzz-rabbitmq": "tcpSocket", "hzz-worker": "exec", "hzz-aggregator": "exec"}
+    kinds = {
+        "hzz-webserver": "httpGet",
+        "hzz-rabbitmq": "tcpSocket",
+        "hzz-worker": "exec",
+        "hzz-aggregator": "exec",
+        "hzz-monitor": "exec",
+    }
     specs = dict(pod_specs())
     for name, probe_kind in kinds.items():
         (c,) = specs[name]["containers"]
@@ -235,13 +301,50 @@ def test_images_carry_the_project_version_and_are_never_pulled_as_latest() -> No
 
 
 def test_rabbitmq_credentials_come_from_a_secret_not_guest() -> None:
-    text = render("rabbitmq.yaml")
-    assert "guest" not in text
-    (c,) = dict(pod_specs())["hzz-rabbitmq"]["containers"]
-    env = {e["name"]: e for e in c["env"]}
-    for var in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"):
-        assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "hzz-rabbitmq"
-    assert c["image"] == "rabbitmq:3.13-management"
+    # Given the broker's pod: its configuration file is the Secret's, readable by its group only
+    spec = dict(pod_specs())["hzz-rabbitmq"]
+    (c,) = spec["containers"]
+    assert "guest" not in render("rabbitmq.yaml") and "env" not in c
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "config")
+    assert (mount["mountPath"], mount["subPath"], mount["readOnly"]) == (
+        "/etc/rabbitmq/rabbitmq.conf",
+        "rabbitmq.conf",
+        True,
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == "config")
+    assert volume["secret"]["secretName"] == "hzz-rabbitmq"
+    assert volume["secret"]["defaultMode"] == 0o440
+    # When deploy.sh writes that file with the deployment's user and random password
+    result = bash_lib("rabbitmq_conf", "hzz", "0123abcd")
+    # Then the broker's default user is that one, not guest
+    settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines())
+    assert (settings["default_user"], settings["default_pass"]) == ("hzz", "0123abcd")
+    assert settings["management.tcp.port"] == "15672" and settings["listeners.tcp.default"] == "5672"
+    deploy = (REPO / "deploy.sh").read_text()
+    assert '--from-literal=rabbitmq.conf="$(rabbitmq_conf hzz "$password")"' in deploy
+
+
+def test_the_pods_that_use_the_broker_sign_with_the_deployment_s_key_from_the_secret() -> None:
+    specs = dict(pod_specs())
+    for name in ("hzz-producer", "hzz-worker", "hzz-aggregator"):
+        (c,) = specs[name]["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert env["HZZ_SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "hzz-rabbitmq", "key": "signing-key"}
+    (configmap,) = docs("configmap.yaml")
+    assert "HZZ_SIGNING_KEY" not in configmap["data"]  # a secret, never in the ConfigMap
+    assert '--from-literal=signing-key="$(random_hex 32)"' in (REPO / "deploy.sh").read_text()
+
+
+def test_rabbitmq_is_an_exact_version_run_as_the_image_s_own_unprivileged_user() -> None:
+    spec = dict(pod_specs())["hzz-rabbitmq"]
+    (c,) = spec["containers"]
+    assert re.fullmatch(r"rabbitmq:\d+\.\d+\.\d+-management", c["image"]), c["image"]
+    # 999: the `rabbitmq` user and group of the official image
+    assert {k: spec["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {
+        "runAsUser": 999,
+        "runAsGroup": 999,
+        "fsGroup": 999,
+    }
 
 
 def test_workers_get_a_grace_period_of_at_least_one_chunk() -> None:
@@ -262,7 +365,11 @@ def test_worker_hpa_scales_on_cpu_up_at_once_and_down_with_a_stabilisation_windo
     assert metric["resource"]["name"] == "cpu"
     assert metric["resource"]["target"]["averageUtilization"] == 60
     assert spec["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
-    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 30
+    # Down within a couple of minutes of the queue running empty, but not on a brief dip:
+    # 30 s of lower load, then a pod every 15 s.
+    down = spec["behavior"]["scaleDown"]
+    assert down["stabilizationWindowSeconds"] == 30
+    assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 15}]
 
 
 def test_aggregator_is_one_replica_replaced_by_recreate() -> None:
@@ -391,6 +498,11 @@ def test_base_image_is_pinned_slim_non_root_and_installs_from_pyproject() -> Non
     assert re.search(r"pip install --no-cache-dir --no-deps \.", text)
     assert "pyproject.toml" in text
     assert re.search(r"^USER 10001:10001$", text, re.M)
+    # The services do not run in the folder the source was copied to, where `python -m hzz.worker`
+    # would find the source tree's hzz/ before the installed package.
+    workdirs = re.findall(r"^WORKDIR (\S+)$", text, re.M)
+    copied_into = [w for w in workdirs if text.index(f"WORKDIR {w}") < text.index("COPY . .")][-1]
+    assert workdirs[-1] != copied_into
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -401,6 +513,21 @@ def test_each_service_dockerfile_builds_on_the_base_and_runs_its_service_in_exec
     (cmd,) = re.findall(r"^CMD (.*)$", text, re.M)
     assert cmd.startswith("["), "exec form, so the service is PID 1 and gets SIGTERM"
     assert service in cmd
+
+
+def test_the_images_install_every_package_folder_of_the_project() -> None:
+    # The images install with `pip install .` (not editable): a package missing from pyproject's
+    # list is missing in every container, though the tests (editable install) pass.
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"hzz": Path("hzz")} | {name: Path(path) for name, path in config["package-dir"].items()}
+    found = set()
+    for package, folder in folders.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder).parts
+            found.add(".".join([package, *relative]))
+    assert set(config["packages"]) == found
 
 
 def test_dockerignore_keeps_the_build_context_small() -> None:
@@ -448,6 +575,8 @@ def test_deploy_sh_help_lists_every_option() -> None:
         "--min-workers",
         "--max-workers",
         "--keda",
+        "--scaling-demo",
+        "--delete",
         "--help",
     ):
         assert option in result.stdout
@@ -461,12 +590,64 @@ def test_deploy_sh_help_lists_every_option() -> None:
         (["--chunk-size", "many"], "--chunk-size wants a whole number"),
         (["--min-workers", "3", "--max-workers", "2"], "--max-workers (2) is below --min-workers (3)"),
         (["--min-workers", "0"], "--min-workers must be at least 1"),
+        (["--scaling-demo", "--dataset", "https://example.org/4lep/"], "--scaling-demo reads local files"),
+        (["--delete", "--keep"], "--delete and --keep contradict each other"),
     ],
 )
 def test_deploy_sh_refuses_bad_options_saying_why(args: list[str], message: str) -> None:
     result = deploy_sh(*args)
     assert result.returncode != 0
     assert message in result.stderr
+    # and it says nothing about cleaning up, having created nothing
+    assert "cleaning up" not in result.stdout and "deleted" not in result.stdout
+
+
+def test_deploy_sh_without_its_tools_names_them_and_cleans_up_nothing(tmp_path: Path) -> None:
+    # Given a PATH with every command of this machine but docker, kubectl and curl
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for tool_path in Path(folder).iterdir():
+            if tool_path.name not in ("docker", "kubectl", "curl") and not (bin_dir / tool_path.name).exists():
+                (bin_dir / tool_path.name).symlink_to(tool_path)
+    # When deploy.sh starts
+    result = subprocess.run(
+        ["bash", "deploy.sh", "--yes"],
+        cwd=REPO,
+        env={**os.environ, "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    # Then it stops at the prerequisites with one line naming what is missing
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors == ["deploy.sh: error: not found on PATH: docker kubectl curl. Install Docker Desktop (it brings "
+                      "docker and kubectl) and curl; see docs/kubernetes.md"]  # fmt: skip
+    # And it does not claim to clean up what it never created
+    assert "cleaning up" not in result.stdout and "deleted" not in result.stdout
+
+
+def test_deploy_sh_applies_every_manifest_of_k8s() -> None:
+    text = (REPO / "deploy.sh").read_text()
+    applied = set(re.findall(r"^\s*(?:\[\[.*\]\] \|\| )?apply ([\w.-]+\.yaml)", text, re.M))
+    assert applied == set(MANIFESTS)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user takes root (or setfacl)")
+def test_the_output_folder_is_given_to_the_pods_user_not_made_world_writable(tmp_path: Path) -> None:
+    # Given an output folder that an older deploy.sh made writable for everyone
+    folder = tmp_path / "output_plots"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    # When deploy.sh's helper gives it to the pods' user (10001)
+    result = bash_lib("give_folder_to_user", str(folder), "10001")
+    # Then that user owns it and nobody else may write in it
+    assert result.returncode == 0, result.stderr
+    mode = folder.stat()
+    assert mode.st_uid == 10001
+    assert oct(mode.st_mode & 0o777) == oct(0o755)
 
 
 def test_deploy_sh_defaults_are_those_of_shared_data_vars() -> None:

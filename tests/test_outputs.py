@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -199,10 +200,42 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "versions",
         "profile",
         "significance",
+        "workers",
     }
     assert doc["schema_version"] == 1
     assert doc["run_id"] == RUN
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc
+
+
+def test_the_workers_that_did_the_work_are_listed_with_their_chunks_and_events_per_second(tmp_path: Path) -> None:
+    # Given two pods that processed the run's chunks, one result delivered twice and one chunk failed
+    tally = RunTally(a_manifest(), started=1000.0)
+    results = all_results()
+    for k, result in enumerate(results[:-1]):
+        pod = "hzz-worker-abc:1" if k % 3 else "hzz-worker-def:1"
+        tally.add(dataclasses.replace(result, worker=pod, seconds=0.5))
+    tally.add(dataclasses.replace(results[0], worker="hzz-worker-def:1", seconds=0.5))  # a redelivery
+    tally.add(dataclasses.replace(failure("ggH125_ZZ4lep", 0, 1000), worker="hzz-worker-abc:1"))
+    # When the document is made
+    workers = results_document(tally, now=1010.0)["workers"]
+    # Then each worker has the chunks it merged once, their events, and its events/s while busy
+    merged = range(len(results) - 1)
+    expected = {"hzz-worker-def:1": [k for k in merged if not k % 3], "hzz-worker-abc:1": [k for k in merged if k % 3]}
+    for name, picked in expected.items():
+        events = sum(results[k].events_read for k in picked)
+        assert workers[name] == {
+            "chunks": len(picked),
+            "events_read": events,
+            "busy_seconds": 0.5 * len(picked),
+            "events_per_second": round(events / (0.5 * len(picked)), 1),
+        }
+    # And the record survives in the run's durable state (an aggregator restart)
+    store = RunStore(tmp_path, RUN)
+    store.start(tally)
+    store.save(tally, [*tally.done, *tally.failed], set(tally.samples))
+    store.close()
+    loaded = load_run_state(tmp_path)
+    assert loaded is not None and results_document(loaded, now=1010.0)["workers"] == workers
 
 
 def test_a_run_in_progress_is_running_with_its_pending_chunks() -> None:

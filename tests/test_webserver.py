@@ -156,6 +156,8 @@ def test_an_empty_folder_is_waiting_everywhere(client: FlaskClient) -> None:
         "version": None,
         "pods": [],
         "hpa": [],
+        "worker_pods": [],
+        "run": {"started_at": None, "finished_at": None},
         "png": False,
     }
     assert client.get("/files/hzz_m4l.png").status_code == 404
@@ -420,26 +422,65 @@ def test_the_server_is_read_only(client: FlaskClient, output_dir: Path, method: 
 # ---- scaling ----
 
 
-def test_the_scaling_rows_come_from_the_logs(client: FlaskClient, output_dir: Path) -> None:
+def test_the_scaling_rows_come_from_the_monitor_s_logs_with_the_run_to_mark(
+    client: FlaskClient, output_dir: Path
+) -> None:
+    # Given the monitor's logs of a run and its results
     write_scaling_logs(output_dir, steps=5)
+    write_run(output_dir, demo_run("2020").tally(started=STARTED), plot=False)
+    # When the page asks for the chart's rows
     body = client.get("/api/scaling").get_json()
+    # Then the timeline has pods, queue, throughput and CPU per sample
     assert body["available"] is True and body["png"] is False and body["version"]
     assert [row["timestamp"] for row in body["pods"]][:2] == ["2026-11-25T10:30:00Z", "2026-11-25T10:30:10Z"]
-    assert set(body["pods"][0]) == {"timestamp", "pods", "total"}
+    assert body["pods"][4] == {
+        "timestamp": "2026-11-25T10:30:40Z",
+        "desired": 4,
+        "running": 4,
+        "ready": 4,
+        "total": 4,
+        "queue_ready": 7,
+        "queue_unacked": 4,
+        "chunks_done": 8,
+        "chunks_total": 19,
+        "chunks_per_second": 0.7,
+        "events_per_second": 18000.0,
+        "cpu_millicores_per_pod": 480,
+        "node_cpu_percent": 97.0,
+        "node_cores": 2,
+    }
+    # And the HPA has no reading (null, not 0) until its first one
+    assert body["hpa"][0]["cpu_percent"] is None and body["hpa"][2]["cpu_percent"] == 380.0
     assert body["hpa"][0] == {
         "timestamp": "2026-11-25T10:30:00Z",
         "replicas": 1,
-        "cpu_percent": 15.0,
+        "cpu_percent": None,
         "target_percent": 50.0,
+        "min_replicas": 1,
+        "max_replicas": 4,
     }
+    # And each worker pod has its own CPU and events/s
+    assert {row["pod"] for row in body["worker_pods"]} == {f"hzz-worker-7d9c5-{i:05d}" for i in range(4)}
+    assert body["worker_pods"][-1]["events_per_second"] == 4500.0
+    # And the run's start and end are there to be marked
+    results = json.loads((output_dir / "results.json").read_text())
+    assert body["run"] == {"started_at": results["started_at"], "finished_at": results["finished_at"]}
     assert client.get("/api/status").get_json()["scaling_version"] == body["version"]
 
 
 def test_a_scaling_png_alone_is_enough_for_the_chart(client: FlaskClient, output_dir: Path) -> None:
     (output_dir / "scaling.png").write_bytes(PNG)
     body = client.get("/api/scaling").get_json()
-    assert body == {"available": True, "version": body["version"], "pods": [], "hpa": [], "png": True}
+    assert body["available"] is True and body["png"] is True
+    assert body["pods"] == body["hpa"] == body["worker_pods"] == []
     assert fetch(client, "/files/scaling.png").mimetype == "image/png"
+
+
+def test_the_scaling_report_and_the_per_pod_csv_are_served(client: FlaskClient, output_dir: Path) -> None:
+    (output_dir / "scaling.md").write_text("# Scaling report\n")
+    (output_dir / "worker_pods.csv").write_text("timestamp,pod,status,ready\n")
+    assert fetch(client, "/files/scaling.md").mimetype == "text/markdown"
+    assert fetch(client, "/files/worker_pods.csv").mimetype == "text/csv"
 
 
 # ---- the application and its servers ----

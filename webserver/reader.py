@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hzz.devtools.scaling_logs import load_hpa_samples, load_pod_samples
+from hzz.shared.scaling import load_hpa, load_timeline, load_worker_pods
 
 __all__ = [
     "ALLOWED_FILES",
@@ -57,6 +57,8 @@ ALLOWED_FILES: dict[str, str] = {
     "hpa_metrics.log": "text/plain",
     "pod_scaling.csv": "text/csv",
     "hpa_metrics.csv": "text/csv",
+    "worker_pods.csv": "text/csv",
+    "scaling.md": "text/markdown",
 }
 #: Where each run has its folder, ``runs/<run_id>/`` (the newest run is also mirrored at the top).
 RUNS_DIR = "runs"
@@ -66,7 +68,15 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: The most runs /api/runs lists (the newest).
 MAX_RUNS = 200
 #: Files behind the scaling chart.
-SCALING_FILES = ("pod_scaling.log", "hpa_metrics.log", "pod_scaling.csv", "hpa_metrics.csv", "scaling.png")
+SCALING_FILES = (
+    "pod_scaling.log",
+    "hpa_metrics.log",
+    "pod_scaling.csv",
+    "hpa_metrics.csv",
+    "worker_pods.csv",
+    "scaling.png",
+    "scaling.md",
+)
 
 
 def file_version(path: Path) -> str | None:
@@ -331,18 +341,24 @@ def scaling(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
         output_dir (str | os.PathLike[str]): the output folder.
 
     Returns:
-        dict[str, Any]: ``available``, ``version``, ``pods`` (timestamp, pods, total), ``hpa``
-        (timestamp, replicas, cpu_percent, target_percent) and ``png`` (whether scaling.png exists).
+        dict[str, Any]: ``available``, ``version``, ``pods`` (the timeline: pods desired, running,
+        ready and in all, queue depth, chunks, events/s, CPU), ``hpa`` (replicas, CPU reading and
+        target), ``worker_pods`` (each pod's CPU and events/s), ``run`` (its ``started_at`` and
+        ``finished_at``, to mark them) and ``png`` (whether scaling.png exists).
     """
     folder = Path(output_dir)
-    pods = [asdict(sample) for sample in load_pod_samples(folder)]
-    hpa = [asdict(sample) for sample in load_hpa_samples(folder)]
+    pods = [asdict(sample) for sample in load_timeline(folder)]
+    hpa = [asdict(sample) for sample in load_hpa(folder)]
+    worker_pods = [asdict(sample) for sample in load_worker_pods(folder)]
     has_png = (folder / "scaling.png").is_file()
+    results = load_results(folder) or {}
     return {
         "available": bool(pods or hpa or has_png),
         "version": _scaling_version(folder),
         "pods": pods,
         "hpa": hpa,
+        "worker_pods": worker_pods,
+        "run": {"started_at": _text(results.get("started_at")), "finished_at": _text(results.get("finished_at"))},
         "png": has_png,
     }
 

@@ -34,6 +34,7 @@ from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, ChunkTask, RunManifest
 from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, ROOT_FILE, write_atomic
 from hzz.shared.report import results_document, write_outputs
+from hzz.shared.scaling import ScalingSample, WorkerPodSample, format_pod_line, format_summary
 
 __all__ = ["RUNS_DIR", "DemoRun", "demo_run", "main", "mirror", "write_demo", "write_run", "write_scaling_logs"]
 
@@ -212,22 +213,33 @@ def _iso(moment: datetime) -> str:
 
 
 def write_scaling_logs(output_dir: Path, *, steps: int = 30) -> None:
-    """Write ``pod_scaling.log`` and ``hpa_metrics.log`` of workers scaling 1 → 8 → 1 every 10 s."""
+    """Write ``pod_scaling.log`` and ``hpa_metrics.log`` as the scaling monitor does, every 10 s from
+    the run's start: 1 worker, 4 from +30 s (the HPA's first reading at +20 s), the queue drained
+    by +100 s, one pod fewer every 15 s from +150 s; on a 2-core node that 4 pods saturate."""
     pods_log, hpa_log = [], []
+    total = 19  # chunks of the demo run
     for step in range(steps):
-        stamp = _iso(START + timedelta(seconds=10 * step))
-        cpu = min(95, 15 + 12 * step) if step < steps * 0.7 else 8
-        replicas = min(8, 1 + step // 2) if step < steps * 0.8 else 1
-        pods_log.append(f"=== {stamp}")
-        pods_log += [
-            f"hzz-worker-7d9c5-{i:05d}   1/1   {'Running' if i < replicas - (step % 3 == 1) else 'Pending'}"
-            f"   0   {10 * step}s"
-            for i in range(replicas)
-        ]
-        hpa_log += [
-            f"=== {stamp}",
-            f"hzz-worker   Deployment/hzz-worker   cpu: {cpu}%/50%   1   8   {replicas}   {10 * step}s",
-        ]
+        t = 10 * step
+        stamp = _iso(START + timedelta(seconds=t))
+        busy = t <= 100
+        desired = 1 if t < 30 else 4 if t < 150 else max(1, 4 - (t - 135) // 15)
+        ready = 1 if t < 40 else desired
+        done = min(total, round(total * t / 100))
+        rate = (10_000.0 if ready == 1 else 18_000.0) if busy and t > 0 else 0.0
+        cpu = (950 if ready == 1 else 480) if busy else 10
+        summary = ScalingSample(
+            stamp, desired, ready, ready, desired, max(0, total - done - ready), min(ready, total - done),
+            done, total, rate / 25_000, rate, cpu, (50.0 if ready == 1 else 97.0) if busy else 5.0, 2,
+        )  # fmt: skip
+        pods_log.append(format_summary(summary))
+        for i in range(desired):
+            up = i < ready
+            name = f"hzz-worker-7d9c5-{i:05d}"
+            status = "Running" if up else "ContainerCreating"
+            pod = WorkerPodSample(stamp, name, status, up, 0, cpu if up else None, rate / ready if up else None)
+            pods_log.append(format_pod_line(pod, f"{t + 40}s"))
+        reading = "<unknown>" if t < 20 else f"{round(100 * cpu / 250)}%"
+        hpa_log += [f"=== {stamp}", f"hzz-worker  Deployment/hzz-worker  cpu: {reading}/50%  1  4  {desired}  40s"]
     write_atomic(output_dir / "pod_scaling.log", ("\n".join(pods_log) + "\n").encode())
     write_atomic(output_dir / "hpa_metrics.log", ("\n".join(hpa_log) + "\n").encode())
 

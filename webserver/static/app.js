@@ -315,7 +315,7 @@
     const hasRows = (sc.pods && sc.pods.length) || (sc.hpa && sc.hpa.length);
     const img = $("scaling-png");
     if (hasRows && window.ScalingChart) {
-      window.ScalingChart.draw($("scaling-chart"), $("scaling-legend"), sc.pods || [], sc.hpa || []);
+      window.ScalingChart.draw($("scaling-chart"), $("scaling-legend"), sc.pods || [], sc.hpa || [], sc.run, sc.worker_pods);
       img.hidden = true;
     } else if (sc.png) {
       $("scaling-chart").replaceChildren();
@@ -326,7 +326,7 @@
   }
 
   function renderScalingLinks(files) {
-    const names = ["scaling.png", "pod_scaling.csv", "hpa_metrics.csv", "pod_scaling.log", "hpa_metrics.log"];
+    const names = ["scaling.md", "scaling.png", "pod_scaling.csv", "worker_pods.csv", "hpa_metrics.csv", "pod_scaling.log", "hpa_metrics.log"];
     const links = names.filter((n) => files.includes(n))
       .map((n) => el("a", { href: `/files/${n}?download=1` }, n));
     const box = $("scaling-links");

@@ -1,13 +1,17 @@
-// The worker-scaling chart as inline SVG: pods (left axis, steps) and HPA CPU (right axis, %).
-// Plain DOM, no library; exposes window.ScalingChart.draw(container, legend, pods, hpa).
+// The worker-scaling chart as inline SVG: four panels on one time axis (pods, task queue,
+// throughput, CPU), the run's start and end marked. Plain DOM, no library; exposes
+// window.ScalingChart.draw(container, legend, timeline, hpa, run, workerPods).
 "use strict";
 
 (() => {
   const NS = "http://www.w3.org/2000/svg";
-  const H = 280, M = { left: 52, right: 58, top: 12, bottom: 34 };
-  let W = 1000;
+  const M = { left: 64, right: 16, top: 18, bottom: 30 };
+  const PANEL = 92, GAP = 26;
+  const COLORS = {
+    ready: "#1f6feb", running: "#1f6feb", desired: "#8250df", queue: "#bf8700", unacked: "#bf8700",
+    rate: "#1a7f37", pod: "#1a7f37", cpu: "#cf222e", target: "#cf222e", node: "#57606a",
+  };
   let last = null;
-  const COLORS = { pods: "#1f6feb", total: "#1f6feb", replicas: "#8250df", cpu: "#cf222e", target: "#cf222e" };
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(NS, tag);
@@ -16,93 +20,125 @@
     return node;
   }
 
-  function niceMax(x, step) {
-    return Math.max(step, Math.ceil(x / step) * step);
+  // Ticks at 1, 2 or 5 × 10^k, at most `count` of them above zero; whole numbers when `integer`.
+  function niceTicks(max, count, integer) {
+    const raw = Math.max(max, integer ? 1 : 1e-9) / count;
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    let step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+    if (integer) step = Math.max(1, Math.round(step));
+    const top = Math.max(step, Math.ceil(max / step) * step);
+    const ticks = [];
+    for (let v = 0; v <= top + step / 2; v += step) ticks.push(v);
+    return { top, ticks };
   }
 
-  // Points of a step line (value holds until the next sample) through (x, y) pairs.
-  function stepPath(points) {
-    return points.map(([x, y], k) => (k ? `H${x.toFixed(1)}V${y.toFixed(1)}` : `M${x.toFixed(1)},${y.toFixed(1)}`)).join("");
-  }
-  function linePath(points) {
-    return points.map(([x, y], k) => `${k ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`).join("");
+  function label(v) {
+    if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+    if (v >= 1e4) return `${+(v / 1e3).toFixed(0)}k`;
+    return String(+v.toFixed(1));
   }
 
-  function draw(container, legend, pods, hpa) {
+  const stepPath = (points) => points.map(([x, y], k) => (k ? `H${x.toFixed(1)}V${y.toFixed(1)}` : `M${x.toFixed(1)},${y.toFixed(1)}`)).join("");
+  // A rate holds over the interval before its sample: the step rises at the previous sample.
+  const stepBefore = (points) => points.map(([x, y], k) => (k ? `V${y.toFixed(1)}H${x.toFixed(1)}` : `M${x.toFixed(1)},${y.toFixed(1)}`)).join("");
+  const linePath = (points) => points.map(([x, y], k) => `${k ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`).join("");
+
+  function draw(container, legend, timeline, hpa, run, workerPods) {
+    last = [container, legend, timeline, hpa, run, workerPods];
+    run = run || {};
+    workerPods = workerPods || [];
     // One SVG unit per CSS pixel, so that the text keeps its size whatever the page's width.
-    last = [container, legend, pods, hpa];
-    W = Math.max(480, Math.round(container.clientWidth || 1000));
+    const W = Math.max(480, Math.round(container.clientWidth || 1000));
     const time = (row) => Date.parse(row.timestamp);
-    const times = [...pods, ...hpa].map(time).filter(isFinite);
+    const times = [...timeline, ...hpa].map(time).filter(isFinite);
     if (!times.length) return container.replaceChildren();
-    const t0 = Math.min(...times), t1 = Math.max(t0 + 1000, Math.max(...times));
-    const counts = [...pods.flatMap((p) => [p.pods, p.total]), ...hpa.map((h) => h.replicas)]
-      .filter((n) => typeof n === "number");
-    const podMax = niceMax(Math.max(1, ...counts), Math.max(1, Math.ceil(Math.max(1, ...counts) / 8)));
-    const cpuValues = hpa.flatMap((h) => [h.cpu_percent, h.target_percent]).filter((n) => typeof n === "number");
-    const cpuMax = niceMax(Math.max(100, ...cpuValues), 25);
+    const start = Date.parse(run.started_at || ""), end = Date.parse(run.finished_at || "");
+    const t0 = Math.min(...times), t1 = Math.max(t0 + 1000, ...times);
     const x = (t) => M.left + ((t - t0) / (t1 - t0)) * (W - M.left - M.right);
-    const yPods = (n) => H - M.bottom - (n / podMax) * (H - M.top - M.bottom);
-    const yCpu = (p) => H - M.bottom - (p / cpuMax) * (H - M.top - M.bottom);
+    const H = M.top + 4 * PANEL + 3 * GAP + M.bottom;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
+      "aria-label": "worker pods, task queue, throughput and CPU over time" });
+    const keys = [];
+    const values = (rows, field) => rows.map((r) => r[field]).filter((v) => typeof v === "number");
+    const series = (rows, field) => rows.filter((r) => typeof r[field] === "number" && isFinite(time(r)));
 
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "worker pods and CPU over time" });
-    const axis = svg("g", { class: "axis" });
-    root.append(axis);
-    // Horizontal grid on the pod axis, with the CPU axis's labels at the same heights.
-    const ticks = 4;
-    for (let k = 0; k <= ticks; k++) {
-      const y = H - M.bottom - (k / ticks) * (H - M.top - M.bottom);
-      axis.append(svg("line", { class: "grid", x1: M.left, x2: W - M.right, y1: y, y2: y }));
-      const pods = (podMax * k) / ticks;
-      axis.append(svg("text", { x: M.left - 8, y: y + 4, "text-anchor": "end", class: "tick" },
-        Number.isInteger(pods) ? String(pods) : pods.toFixed(1)));
-      axis.append(svg("text", { x: W - M.right + 8, y: y + 4, class: "tick" }, `${Math.round((cpuMax * k) / ticks)}%`));
-    }
+    const panels = [
+      { title: "worker pods", integer: true, max: Math.max(1, ...values(timeline, "desired"), ...values(timeline, "total"), ...values(hpa, "replicas")) },
+      { title: "task queue", integer: true, max: Math.max(1, ...values(timeline, "queue_ready"), ...values(timeline, "queue_unacked")) },
+      { title: "events/s", integer: false, max: Math.max(1, ...values(timeline, "events_per_second")) },
+      { title: "CPU %", integer: false, max: Math.max(100, ...values(hpa, "cpu_percent"), ...values(hpa, "target_percent"), ...values(timeline, "node_cpu_percent")) },
+    ];
+    panels.forEach((panel, k) => {
+      const top = M.top + k * (PANEL + GAP), bottom = top + PANEL;
+      const { top: vmax, ticks } = niceTicks(panel.max, 4, panel.integer);
+      panel.y = (v) => bottom - (v / vmax) * PANEL;
+      const axis = svg("g", { class: "axis" });
+      for (const v of ticks) {
+        axis.append(svg("line", { class: "grid", x1: M.left, x2: W - M.right, y1: panel.y(v), y2: panel.y(v) }));
+        axis.append(svg("text", { x: M.left - 6, y: panel.y(v) + 4, "text-anchor": "end", class: "tick" }, label(v)));
+      }
+      axis.append(svg("line", { class: "axis-line", x1: M.left, x2: W - M.right, y1: bottom, y2: bottom }));
+      // The title above the panel, in the gap, so that it never hides a line.
+      axis.append(svg("text", { x: M.left, y: top - 5, class: "tick" }, panel.title));
+      root.append(axis);
+      // The run: a shaded span from its start to its end (or to now), in every panel.
+      if (isFinite(start)) {
+        const a = x(Math.max(t0, start)), b = x(isFinite(end) ? Math.min(t1, end) : t1);
+        root.append(svg("rect", { x: a, y: top, width: Math.max(0, b - a), height: PANEL, fill: "#8c959f", "fill-opacity": 0.08 }));
+        for (const [t, dash] of [[start, ""], [end, "4 3"]]) {
+          if (isFinite(t) && t >= t0 && t <= t1) {
+            root.append(svg("line", { x1: x(t), x2: x(t), y1: top, y2: bottom, stroke: "#24292f", "stroke-width": 1, "stroke-dasharray": dash }));
+          }
+        }
+      }
+    });
+    const axisY = M.top + 4 * PANEL + 3 * GAP;  // the bottom of the last panel
     const span = t1 - t0, every = [10, 30, 60, 120, 300, 600, 1800, 3600].find((s) => span / 1000 / s <= 8) || 7200;
     for (let t = Math.ceil(t0 / 1000 / every) * every * 1000; t <= t1; t += every * 1000) {
-      const label = new Date(t).toISOString().slice(11, 19);
-      axis.append(svg("text", { x: x(t), y: H - M.bottom + 18, "text-anchor": "middle", class: "tick" }, label));
-      axis.append(svg("line", { class: "axis-line", x1: x(t), x2: x(t), y1: H - M.bottom, y2: H - M.bottom + 4 }));
+      root.append(svg("text", { x: x(t), y: axisY + 18, "text-anchor": "middle", class: "tick" }, new Date(t).toISOString().slice(11, 19)));
     }
-    axis.append(svg("line", { class: "axis-line", x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }));
-    axis.append(svg("text", { x: 14, y: (H - M.bottom) / 2, transform: `rotate(-90 14 ${(H - M.bottom) / 2})`,
-      "text-anchor": "middle", class: "tick" }, "worker pods"));
-    axis.append(svg("text", { x: W - 10, y: (H - M.bottom) / 2, transform: `rotate(90 ${W - 10} ${(H - M.bottom) / 2})`,
-      "text-anchor": "middle", class: "tick" }, "CPU, % of request"));
-    axis.append(svg("text", { x: W - M.right, y: H - 4, "text-anchor": "end", class: "tick" }, "time (UTC)"));
+    root.append(svg("text", { x: W - M.right, y: H - 2, "text-anchor": "end", class: "tick" },
+      isFinite(start) ? "time (UTC); shaded: the run, solid line its start, dashed its end" : "time (UTC)"));
 
-    const keys = [];
-    const add = (name, d, attrs, key) => {
+    const add = (panel, name, d, attrs, style) => {
       root.append(svg("path", { d, fill: "none", "stroke-linejoin": "round", ...attrs }));
-      keys.push([name, attrs.stroke, key]);
+      if (name) keys.push([name, attrs.stroke, style]);
     };
-    const podRows = pods.filter((p) => isFinite(time(p)));
-    if (podRows.length) {
-      const running = podRows.map((p) => [x(time(p)), yPods(p.pods)]);
-      running.push([x(t1), running[running.length - 1][1]]);
-      const area = `${stepPath(running)}V${yPods(0)}H${running[0][0].toFixed(1)}Z`;
-      root.insertBefore(svg("path", { d: area, fill: COLORS.pods, "fill-opacity": 0.1 }), root.firstChild.nextSibling);
-      add("Running pods", stepPath(running), { stroke: COLORS.pods, "stroke-width": 2.5 }, "");
-      const total = podRows.map((p) => [x(time(p)), yPods(p.total)]);
-      total.push([x(t1), total[total.length - 1][1]]);
-      add("All pods", stepPath(total), { stroke: COLORS.total, "stroke-width": 1.5, "stroke-dasharray": "2 3" }, "dotted");
+    const pts = (rows, field, panel) => rows.map((r) => [x(time(r)), panels[panel].y(r[field])]);
+    const hold = (points) => (points.length ? [...points, [x(t1), points[points.length - 1][1]]] : points);
+
+    const desired = series(timeline, "desired"), running = series(timeline, "running"), ready = series(timeline, "ready");
+    if (ready.length) {
+      const line = hold(pts(ready, "ready", 0));
+      root.append(svg("path", { d: `${stepPath(line)}V${panels[0].y(0)}H${line[0][0].toFixed(1)}Z`, fill: COLORS.ready, "fill-opacity": 0.12 }));
+      add(0, "pods ready", stepPath(line), { stroke: COLORS.ready, "stroke-width": 2.5 }, "");
     }
-    const rep = hpa.filter((h) => typeof h.replicas === "number" && isFinite(time(h)));
-    if (rep.length) {
-      const pts = rep.map((h) => [x(time(h)), yPods(h.replicas)]);
-      pts.push([x(t1), pts[pts.length - 1][1]]);
-      add("HPA replicas", stepPath(pts), { stroke: COLORS.replicas, "stroke-width": 1.5, "stroke-dasharray": "6 4" }, "dashed");
+    if (running.length) add(0, "running", stepPath(hold(pts(running, "running", 0))), { stroke: COLORS.running, "stroke-width": 1.2, "stroke-dasharray": "2 3" }, "dotted");
+    if (desired.length) add(0, "desired (autoscaler)", stepPath(hold(pts(desired, "desired", 0))), { stroke: COLORS.desired, "stroke-width": 1.5, "stroke-dasharray": "6 4" }, "dashed");
+    else {
+      const replicas = series(hpa, "replicas");
+      if (replicas.length) add(0, "HPA replicas", stepPath(hold(pts(replicas, "replicas", 0))), { stroke: COLORS.desired, "stroke-width": 1.5, "stroke-dasharray": "6 4" }, "dashed");
     }
-    const cpu = hpa.filter((h) => typeof h.cpu_percent === "number" && isFinite(time(h)));
-    if (cpu.length) {
-      add("CPU (% of request)", linePath(cpu.map((h) => [x(time(h)), yCpu(h.cpu_percent)])),
-        { stroke: COLORS.cpu, "stroke-width": 2 }, "");
-    }
-    const target = hpa.map((h) => h.target_percent).filter((n) => typeof n === "number").pop();
+    const queue = series(timeline, "queue_ready"), unacked = series(timeline, "queue_unacked");
+    if (queue.length) add(1, "tasks ready", stepPath(hold(pts(queue, "queue_ready", 1))), { stroke: COLORS.queue, "stroke-width": 2 }, "");
+    if (unacked.length) add(1, "unacknowledged", stepPath(hold(pts(unacked, "queue_unacked", 1))), { stroke: COLORS.unacked, "stroke-width": 1.2, "stroke-dasharray": "5 4" }, "dashed");
+    const rate = series(timeline, "events_per_second");
+    if (rate.length) add(2, "events/s, all pods", stepBefore(pts(rate, "events_per_second", 2)), { stroke: COLORS.rate, "stroke-width": 2 }, "");
+    const byPod = {};
+    for (const row of series(workerPods, "events_per_second")) (byPod[row.pod] = byPod[row.pod] || []).push(row);
+    const podNames = Object.keys(byPod).sort();
+    podNames.forEach((name, k) => add(2, k ? "" : "events/s of each pod", stepBefore(pts(byPod[name], "events_per_second", 2)),
+      { stroke: COLORS.pod, "stroke-width": 1, "stroke-opacity": 0.45 }, ""));
+    const cpu = series(hpa, "cpu_percent");
+    if (cpu.length) add(3, "CPU per pod, % of request (HPA)", linePath(pts(cpu, "cpu_percent", 3)), { stroke: COLORS.cpu, "stroke-width": 2 }, "");
+    const target = values(hpa, "target_percent").pop();
     if (typeof target === "number") {
-      add(`CPU target ${target}%`, `M${M.left},${yCpu(target)}H${W - M.right}`,
+      add(3, `HPA target ${target}%`, `M${M.left},${panels[3].y(target)}H${W - M.right}`,
         { stroke: COLORS.target, "stroke-width": 1.2, "stroke-dasharray": "5 5", "stroke-opacity": 0.7 }, "dashed");
     }
+    const node = series(timeline, "node_cpu_percent");
+    if (node.length) add(3, "node CPU busy %", linePath(pts(node, "node_cpu_percent", 3)), { stroke: COLORS.node, "stroke-width": 1.2 }, "");
+
     container.replaceChildren(root);
     legend.replaceChildren(...keys.map(([name, color, style]) => {
       const item = document.createElement("span");
@@ -120,5 +156,5 @@
     pending = setTimeout(() => last && !last[0].closest("[hidden]") && draw(...last), 150);
   });
 
-  window.ScalingChart = { draw };
+  window.ScalingChart = { draw, niceTicks };
 })();
