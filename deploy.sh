@@ -467,6 +467,9 @@ run_and_follow() {
   t0=$(now)
   while true; do
     status=$(fetch_status)
+    # Until this run's manifest has arrived, the page shows the newest earlier run in
+    # output_plots/runs/ (the aggregator resumes it): that one is not this run's progress.
+    [[ $(json_string run_id "$status") == "$HZZ_RUN_ID" ]] || status=''
     state=$(json_string state "$status")
     total=$(json_number total "$status")
     done_=$(json_number "done" "$status")
