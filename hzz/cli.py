@@ -133,6 +133,10 @@ def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hzz import processes
+
+    # Before the run's own imports: the forkserver loads the workers' modules on another core meanwhile.
+    processes.warm_up()
     from hzz.local import run_local
 
     settings = _settings_from(args)
