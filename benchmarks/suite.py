@@ -312,6 +312,8 @@ def _extras(report: dict[str, Any], ds: Dataset, *, floor_row: dict[str, Any] | 
 
 def _notes(report: dict[str, Any]) -> list[str]:
     notes = [
+        "Whole-process figures (the race) are commands timed from start to exit; every other figure is "
+        "in-process, as follows.",
         "Wall times are end to end for the pipeline (worker processes started, files planned, every chunk "
         "published, analysed and merged, plot and results.json written) and the work alone for the notebook, "
         "the read floor and the worker (a notebook user has Python running; a worker has imported uproot).",
@@ -340,7 +342,9 @@ def _limits(report: dict[str, Any]) -> list[str]:
         notes.append(
             f"Worker ceiling: per 10⁶ events a worker spends {read:.0f} ms of CPU reading (what the read floor "
             f"does) and {rest:.0f} ms on the cuts, the first four leptons, the mass, the weights and the "
-            f"histogram, so it reaches at most {read / (read + rest):.2f} × the floor's throughput per core."
+            f"histogram; one after the other that is at most {read / (read + rest):.2f} × the floor's throughput "
+            "per CPU-second. A worker reads on two threads while it computes (shared/columns.py), so with a free "
+            "core its wall can beat that; with every core busy (a worker per core) it cannot."
         )
     rows = report["rows"]
     latency_s = report["options"]["latency_ms"] / 1000

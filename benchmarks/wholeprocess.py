@@ -12,10 +12,13 @@ results and the interpreter's exit, for
 The competitors run interleaved: every round runs each once, the order rotated from round to
 round, so a burst of load from elsewhere hits all of them alike; the load average is recorded
 before each round. Each competitor writes its per-sample histograms, compared with the notebook's.
+A command's CPU time includes every descendant's, those it left to exit after it too (hzz run's
+forkserver, which reaps the workers): on Linux this process adopts them (a child subreaper).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,26 +173,70 @@ def run_once(competitor: Competitor, dataset: str, samples: list[str] | None) ->
     scratch = Path(tempfile.mkdtemp(prefix="hzz-race-"))
     try:
         argv = competitor.command(dataset, samples, scratch)
-        with open(scratch / "stderr.txt", "wb") as stderr:
+        with open(scratch / "stderr.txt", "wb") as stderr, _reaping_orphans():
             started = time.perf_counter()
-            # From the repository, so that `python -m benchmarks.…` finds this package.
-            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPOSITORY)
+            # From the repository, so that `python -m benchmarks.…` finds this package; in a
+            # process group of its own, so that its descendants can be told from ours.
+            process = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPOSITORY, start_new_session=True
+            )
             # wait4 gives this process's own resource usage, its waited-for children included.
             _pid, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+            # Descendants it did not wait for (hzz run's forkserver, which reaped the workers) are
+            # ours now: their CPU counts too, though the wall stopped when the command exited.
+            for orphan in _reap_group(process.pid):
+                cpu += orphan.ru_utime + orphan.ru_stime
+                rss = max(rss, orphan.ru_maxrss)
         if process.returncode != 0:
             tail = (scratch / "stderr.txt").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{competitor.name} exited with {process.returncode}:\n{tail}")
-        return {
-            "wall_s": wall,
-            "cpu_s": usage.ru_utime + usage.ru_stime,
-            "max_rss_mb": usage.ru_maxrss / 1024,
-            "samples": competitor.results(scratch),
-        }
+        return {"wall_s": wall, "cpu_s": cpu, "max_rss_mb": rss / 1024, "samples": competitor.results(scratch)}
     finally:
         competitor.cleanup(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+#: prctl option making orphaned descendants children of this process (Linux ≥ 3.4).
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@contextlib.contextmanager
+def _reaping_orphans() -> Iterator[None]:
+    """While inside, orphaned descendants are re-parented to this process (Linux; elsewhere a no-op)."""
+    libc = _libc()
+    if libc is None:
+        yield
+        return
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
+
+
+def _reap_group(group: int) -> Iterator[Any]:
+    """Wait for every child of ours left in the process group ``group``; yield each one's resource usage."""
+    while True:
+        try:
+            _pid, _status, usage = os.wait4(-group, 0)
+        except ChildProcessError:
+            return
+        yield usage
 
 
 def race(
