@@ -15,7 +15,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "derive", "evaluate_targets", "evaluate_whole_targets", "machine_info", "render_markdown"]
+__all__ = [
+    "TARGETS",
+    "derive",
+    "evaluate_targets",
+    "evaluate_whole_targets",
+    "machine_info",
+    "render_markdown",
+    "summary_markdown",
+]
 
 #: The targets: what is measured and the limit. "whole process" figures are commands timed from
 #: start to exit (the race); "in-process" ones are timed inside a running Python process.
@@ -300,6 +308,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def summary_markdown(report: dict[str, Any]) -> list[str]:
+    """The README's table: per input, each command's median wall and median ratio to the notebook."""
+    races = report.get("whole") or []
+    if not races:
+        return []
+    names = [c["name"] for c in races[0]["summary"]]
+    out = [
+        "| input (whole process, median of " + str(len(races[0]["rounds"])) + " rounds) | " + " | ".join(names) + " |",
+        "|---|" + "--:|" * len(names),
+    ]
+    for entry in races:
+        cells = []
+        for c in entry["summary"]:
+            ratio = "" if c["kind"] == "notebook" else f" = {c['ratio_median']:.2f}×"
+            cells.append(f"{c['wall_median_s']:.2f} s{ratio}")
+        out.append(f"| {entry['title']} | " + " | ".join(cells) + " |")
+    loads = [x["load_average"][0] for entry in races for x in entry["rounds"]]
+    out += ["", f"(load average before the rounds: {min(loads):g}–{max(loads):g})"]
+    return out
+
+
 def _whole_markdown(report: dict[str, Any]) -> list[str]:
     """The whole-process race: one table per input, the load before each round."""
     races = report.get("whole") or []
@@ -321,6 +350,8 @@ def _whole_markdown(report: dict[str, Any]) -> list[str]:
         )
         + ". Every round runs each once, the order rotated; ÷ notebook is the median of each run's ratio to the "
         "notebook of the same round. CPU is the command's and its children's; max RSS the largest process's.",
+        "",
+        *summary_markdown(report),
         "",
     ]
     for entry in races:

@@ -329,6 +329,8 @@ def test_the_markdown_report_renders_every_section_and_target() -> None:
     assert "- a note" in markdown
     assert "## Whole process, as a user waits" in markdown and "### 1x: local" in markdown
     assert "| hzz run, 2 workers, embedded | 1.00 | 1.10 | 0.55 |" in markdown
+    # and the README's summary: per input, each command's median wall and ratio
+    assert "| 1x: local | 2.00 s | 1.10 s = 0.55× | 1.50 s = 1.20× |" in markdown
     assert np.isfinite(rows[0]["events_per_s"])
 
 
