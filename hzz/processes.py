@@ -6,11 +6,11 @@ script — before it takes its first chunk. Here the workers are forked from mul
 forkserver instead: one process started early (:func:`warm_up`, from ``hzz run`` before it
 imports anything heavy) that imports the worker's modules once (:data:`PRELOAD`), then forks a
 worker in milliseconds per request. Forking from it is safe where forking the run's own process
-is not: the forkserver holds no thread of ours and no broker connection, and it is the start
-method Python itself uses by default from 3.14 on Linux; macOS has it too. Windows has no fork:
-there the workers are spawned.
+is not: the forkserver runs none of the run's threads (aggregator, progress bar) and holds no
+broker connection, and it is the start method Python itself uses by default from 3.14 on Linux;
+macOS has it too. Windows has no fork: there the workers are spawned.
 
-Our processes do not re-run the parent's main script either (:func:`_prepare`): their targets
+Our processes do not re-run the parent's main script either (:func:`_prepare_without_main`): their targets
 and arguments are importable from ``hzz`` alone, so a script without an
 ``if __name__ == "__main__":`` guard can call :func:`hzz.local.run_local` too instead of running
 itself again in every child, which would start a run from each of them.
@@ -30,8 +30,8 @@ from typing import Any
 __all__ = ["PRELOAD", "PROCESS_PREFIX", "RunManager", "context", "warm_up"]
 
 #: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
-#: (its _prepare must run in the forkserver's children) and the worker's loop with everything it
-#: imports (numpy, awkward, uproot, the analysis).
+#: (it installs _prepare_without_main there, where the forked children run it) and the worker's
+#: loop with everything it imports (numpy, awkward, uproot, the analysis).
 PRELOAD = ("hzz.processes", "hzz.shared.processing")
 
 #: Names of the processes the run starts; only these skip re-running the parent's main script.
@@ -83,12 +83,12 @@ def _prepare_without_main(original: Callable[[Mapping[str, Any]], None]) -> Call
             data = {key: value for key, value in data.items() if key not in _MAIN_KEYS}
         original(data)
 
-    prepare.__wrapped__ = original  # type: ignore[attr-defined]
+    prepare._hzz_skips_main = True  # type: ignore[attr-defined]
     return prepare
 
 
 # multiprocessing.spawn.prepare sets a starting child up from the parent's preparation data
 # (sys.path, working directory, main module). A forkserver's child calls it after the fork, from
 # the forkserver's modules, which is why this is done at import (this module is preloaded there).
-if not hasattr(multiprocessing.spawn.prepare, "__wrapped__"):
+if not getattr(multiprocessing.spawn.prepare, "_hzz_skips_main", False):
     multiprocessing.spawn.prepare = _prepare_without_main(multiprocessing.spawn.prepare)
