@@ -31,7 +31,8 @@ __all__ = ["PRELOAD", "PROCESS_PREFIX", "RunManager", "context", "warm_up"]
 
 #: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
 #: (it installs _prepare_without_main there, where the forked children run it) and the worker's
-#: loop with everything it imports (numpy, awkward, uproot, the analysis).
+#: loop with everything it imports (numpy, awkward, uproot, the analysis); and, added by
+#: :func:`context`, each release's selection module.
 PRELOAD = ("hzz.processes", "hzz.shared.processing")
 
 #: Names of the processes the run starts; only these skip re-running the parent's main script.
@@ -45,8 +46,16 @@ def context() -> BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # Applies when the forkserver starts; one already running (started by warm_up, or by other
     # code of this process) keeps what it has, and a worker then imports its modules itself.
-    ctx.set_forkserver_preload(list(PRELOAD))
+    ctx.set_forkserver_preload([*PRELOAD, *_selections()])
     return ctx
+
+
+def _selections() -> list[str]:
+    # Each release's selection module (vector, the mass check) is imported at a chunk's first
+    # measure; preloading them spares every worker that on its first chunk.
+    from hzz.shared.releases import RELEASES  # light: the definitions, not the physics
+
+    return [release.selection for release in RELEASES.values()]
 
 
 def warm_up() -> None:

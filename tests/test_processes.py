@@ -39,7 +39,8 @@ def test_a_worker_process_starts_with_the_analysis_loaded_and_nothing_of_the_run
     modules = set(modules_of_a_new_process(f"{processes.PROCESS_PREFIX}probe"))
 
     # Then the worker loop and the reading stack are there already (forked warm, not imported)
-    assert {"hzz.shared.processing", "hzz.shared.analysis", "uproot", "awkward"} <= modules
+    assert {"hzz.shared.processing", "hzz.shared.analysis", "hzz.shared.releases.r2020.selection"} <= modules
+    assert {"uproot", "awkward", "vector"} <= modules
     # and nothing a worker does not use: not the runner, the aggregator, the plot or the broker client
     assert not modules & {"hzz.local", "hzz.cli", "hzz.shared.aggregation", "matplotlib", "tqdm", "pika", "hist"}
 
