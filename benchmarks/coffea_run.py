@@ -46,7 +46,7 @@ class HZZProcessor(_processor_base()):  # type: ignore[misc]
             cut_lep_type,
             get_xsec_weight,
         )
-        from hzz.shared.data_vars import group_of
+        from hzz.shared.releases import release_of_sample
 
         sample = events.metadata["dataset"]
         n_in = len(events)
@@ -54,7 +54,7 @@ class HZZProcessor(_processor_base()):  # type: ignore[misc]
         events = events[~cut_lep_type(events.lep_type)]
         mass = ak.to_numpy(calc_mllll(events.lep_pt, events.lep_eta, events.lep_phi, events.lep_E))
         edges = _bin_edges()
-        if group_of(sample).is_data:
+        if release_of_sample(sample).is_data(sample):
             counts = np.histogram(mass, bins=edges)[0].astype(np.float64)
             sumw, sumw2, total = counts, counts.copy(), float(len(mass))
         else:
@@ -89,7 +89,7 @@ def run_coffea(
     from coffea.nanoevents import BaseSchema
 
     from hzz.shared.data_vars import Settings
-    from hzz.shared.physics import TREE_NAME
+    from hzz.shared.releases.r2020 import TREE_NAME
 
     settings = Settings(dataset=dataset, **({"samples": tuple(samples)} if samples else {}))
     fileset = {sample: {"files": {settings.file_location(sample): TREE_NAME}} for sample in settings.samples}
