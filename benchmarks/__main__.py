@@ -3,6 +3,7 @@
     python -m benchmarks                      # 1× and 10× datasets, HTTP with 20 ms (~8 min on 2 cores)
     python -m benchmarks --quick              # a small dataset, every code path (< 2 min)
     python -m benchmarks --sizes 1x --latency-ms 50 --http-workers 8 --repeat 3
+    python -m benchmarks --whole-only --rounds 5      # only the commands, as a user runs them
 
 Writes ``<out>/latest.json`` and ``<out>/latest.md`` (``quick.*`` with ``--quick``) and prints
 the Markdown. See benchmarks/README.md for how to read it.
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-extras", action="store_true", help="skip the chunk-size sweep and other extras")
     parser.add_argument(
+        "--rounds", type=int, default=None, help="rounds of the whole-process race (default 3; 1 with --quick)"
+    )
+    parser.add_argument("--whole-only", action="store_true", help="only the whole-process race (commands)")
+    parser.add_argument("--no-whole", action="store_true", help="skip the whole-process race")
+    parser.add_argument("--no-coffea", action="store_true", help="leave coffea out of the race")
+    parser.add_argument(
         "--broker-url", help="RabbitMQ URL (default: the local one; its runs are skipped if none answers)"
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the report")
@@ -64,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         broker_url=args.broker_url or DEFAULT_BROKER_URL,
         extras=not args.no_extras,
+        rounds=args.rounds if args.rounds is not None else 1 if args.quick else 3,
+        whole=not args.no_whole,
+        in_process=not args.whole_only,
+        coffea=not args.no_coffea,
         command_line=shlex.join(sys.argv[1:] if argv is None else argv),
     )
     report = run_suite(options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,17 @@ from hzz.devtools.samplegen.r2020 import event_counts, generate_dataset
 from hzz.shared.data_vars import Settings
 from hzz.shared.releases.r2020 import TREE_NAME
 
-__all__ = ["DATA_DIR", "QUICK_SCALE", "SEED", "Dataset", "ensure_dataset", "parse_size", "size_name"]
+__all__ = [
+    "DATA_DIR",
+    "QUICK_SCALE",
+    "REAL_FILES",
+    "SEED",
+    "Dataset",
+    "ensure_dataset",
+    "parse_size",
+    "real_data_a",
+    "size_name",
+]
 
 #: Where the datasets are cached (gitignored).
 DATA_DIR = Path(__file__).resolve().parent / ".data"
@@ -29,6 +40,8 @@ SEED = 2020
 #: ``--quick``: 2 % of the real sizes (18,868 events), enough to exercise every code path.
 QUICK_SCALE = 0.02
 _MARKER = ".complete.json"
+#: The real files of the 2020 release in the project's shared folder (data_A: 39 events).
+REAL_FILES = Path(__file__).resolve().parents[2] / "shared" / "atlas-open-data" / "2020-4lep"
 
 
 @dataclass(frozen=True)
@@ -106,3 +119,19 @@ def _describe(name: str, folder: Path, scale: float, counts: dict[str, int]) -> 
         bytes=sum(p.stat().st_size for p in paths),
         basket_entries=int(basket_entries),
     )
+
+
+def real_data_a(*, root: Path = DATA_DIR, source: Path = REAL_FILES) -> Path | None:
+    """A folder holding the real data_A file in the server's layout (``Data/``), or None without it.
+
+    The smallest real input: 39 events, so that a run's time is its fixed cost.
+    """
+    original = source / "data_A.4lep.root"
+    if not original.is_file():
+        return None
+    folder = root / "real"
+    copy = folder / "Data" / original.name
+    if not copy.is_file() or copy.stat().st_size != original.stat().st_size:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, copy)
+    return folder

@@ -145,23 +145,29 @@ class _ChildMemory:
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(self.interval):
-            for pid in _children_of(me):
+            # Descendants, not children: run_local's workers are children of its forkserver.
+            for pid in _descendants_of(me):
                 peak = peak_rss_mb(pid)
                 if peak is not None:
                     self.peaks[pid] = max(peak, self.peaks.get(pid, 0.0))
 
 
-def _children_of(parent: int) -> list[int]:
-    pids = []
+def _descendants_of(ancestor: int) -> list[int]:
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             # pid (comm) state ppid …; comm may hold spaces, so split after its closing parenthesis.
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == parent:
-            pids.append(int(stat.parent.name))
-    return pids
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [ancestor]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
@@ -335,7 +341,7 @@ def measure_pipeline(
         "chunk_size": settings.chunk_size,
         # One task per chunk, one result per chunk, and the run's manifest.
         "broker_messages": 2 * chunks + 1,
-        # The largest child of run_local: a worker (the others are the manager and helpers).
+        # The largest process run_local started: a worker (the others are the forkserver, the manager).
         "rss_children_mb": memory.largest_mb,
         "samples": {
             name: {key: s[key] for key in ("events_read", "events_selected", "weighted_yield", "sumw", "sumw2")}

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.datasets import QUICK_SCALE, Dataset, ensure_dataset, size_name
+from benchmarks.datasets import QUICK_SCALE, Dataset, ensure_dataset, real_data_a, size_name
 from benchmarks.httpserver import serve_folder
 from benchmarks.measure import compare_to_notebook, in_child
-from benchmarks.report import derive, evaluate_targets, machine_info
+from benchmarks.report import derive, evaluate_targets, evaluate_whole_targets, machine_info
+from benchmarks.wholeprocess import coffea_available, competitors, race
 from hzz.shared.data_vars import Settings
 from hzz.shared.messaging.rabbitmq import broker_answers
 
@@ -41,6 +42,14 @@ class Options:
     broker_url: str = DEFAULT_BROKER_URL
     extras: bool = True
     command_line: str = ""
+    #: Rounds of the whole-process race (every competitor once per round).
+    rounds: int = 3
+    #: Run the whole-process race (the commands as a user runs them).
+    whole: bool = True
+    #: Run the in-process measurements (notebook loop, floor, worker, pipeline; HTTP).
+    in_process: bool = True
+    #: Race coffea too, when it is installed.
+    coffea: bool = True
 
 
 def _log(message: str) -> None:
@@ -73,6 +82,10 @@ def run_suite(options: Options) -> dict[str, Any]:
         datasets = [ensure_dataset(size_name(s), s) for s in options.sizes]
         http_datasets = [ensure_dataset(size_name(s), s) for s in options.http_sizes]
     largest = max(datasets, key=lambda d: d.events)
+    whole = _whole_process(options, datasets, rabbitmq=rabbitmq) if options.whole else []
+    described = datasets + http_datasets
+    if not options.in_process:
+        datasets, http_datasets = [], []
 
     def row(section: str, run: str, kind: str, result: dict[str, Any], *, processes: int = 1, **extra: Any) -> None:
         rows.append(
@@ -215,22 +228,51 @@ def run_suite(options: Options) -> dict[str, Any]:
 
     derive(rows)
     report: dict[str, Any] = {
+        "whole": whole,
+        "coffea": _coffea_version() if options.coffea else None,
         "machine": machine,
         "options": vars(options),
-        "datasets": [d.describe() for d in {d.name: d for d in datasets + http_datasets}.values()],
+        "datasets": [d.describe() for d in {d.name: d for d in described}.values()],
         "chunk_size": default_chunk_size,
         "rabbitmq": rabbitmq,
         "zlib": zlib_used,
         "sections": sections,
         "rows": rows,
     }
-    if options.extras:
+    if options.extras and options.in_process:
         _extras(report, largest, floor_row=_floor_row(rows, largest.name), repeat=options.repeat, quick=options.quick)
-    report["targets"] = evaluate_targets(rows, latency_ms=options.latency_ms, large_section=largest.name)
+    report["targets"] = evaluate_whole_targets(whole) + evaluate_targets(
+        rows, latency_ms=options.latency_ms, large_section=largest.name
+    )
     report["notes"] = _notes(report)
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["elapsed_s"] = time.perf_counter() - started
     return report
+
+
+def _whole_process(options: Options, datasets: list[Dataset], *, rabbitmq: bool) -> list[dict[str, Any]]:
+    """The race of whole commands on the real data_A file alone and on each dataset."""
+    entrants = competitors(workers=2, broker_url=options.broker_url if rabbitmq else None, coffea=options.coffea)
+    inputs: list[tuple[str, str, str, list[str] | None]] = []
+    real = real_data_a()
+    if real is not None:
+        inputs.append(("data_A", "real data_A alone (39 events)", str(real), ["data_A"]))
+    for ds in datasets:
+        inputs.append((ds.name, f"{ds.name}: {ds.events:,} events in {ds.files} files", str(ds.folder), None))
+    races = []
+    for name, title, folder, samples in inputs:
+        _log(f"whole process, {title}: {len(entrants)} competitors × {options.rounds} rounds")
+        result = race(entrants, folder, samples, rounds=options.rounds, log=lambda m, n=name: _log(f"{n}: {m}"))
+        races.append({"name": name, "title": title, **result})
+    return races
+
+
+def _coffea_version() -> str | None:
+    if not coffea_available():
+        return None
+    from importlib import metadata
+
+    return metadata.version("coffea")
 
 
 def _floor_row(rows: list[dict[str, Any]], section: str) -> dict[str, Any] | None:
@@ -270,6 +312,8 @@ def _extras(report: dict[str, Any], ds: Dataset, *, floor_row: dict[str, Any] | 
 
 def _notes(report: dict[str, Any]) -> list[str]:
     notes = [
+        "Whole-process figures (the race) are commands timed from start to exit; every other figure is "
+        "in-process, as follows.",
         "Wall times are end to end for the pipeline (worker processes started, files planned, every chunk "
         "published, analysed and merged, plot and results.json written) and the work alone for the notebook, "
         "the read floor and the worker (a notebook user has Python running; a worker has imported uproot).",
@@ -298,7 +342,9 @@ def _limits(report: dict[str, Any]) -> list[str]:
         notes.append(
             f"Worker ceiling: per 10⁶ events a worker spends {read:.0f} ms of CPU reading (what the read floor "
             f"does) and {rest:.0f} ms on the cuts, the first four leptons, the mass, the weights and the "
-            f"histogram, so it reaches at most {read / (read + rest):.2f} × the floor's throughput per core."
+            f"histogram; one after the other that is at most {read / (read + rest):.2f} × the floor's throughput "
+            "per CPU-second. A worker reads on two threads while it computes (shared/columns.py), so with a free "
+            "core its wall can beat that; with every core busy (a worker per core) it cannot."
         )
     rows = report["rows"]
     latency_s = report["options"]["latency_ms"] / 1000

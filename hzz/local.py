@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import pickle
 import threading
 import time
@@ -18,15 +17,15 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a terminal
 
+from hzz import processes
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import BrokerUnavailable, HZZError
-from hzz.shared.logs import configure_logging
 from hzz.shared.messaging import QueueNames, Transport
 from hzz.shared.messaging.embedded import EmbeddedTransport
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
 from hzz.shared.outputs import RESULTS_FILE, ensure_writable, run_folder
-from hzz.shared.processing import run_worker
+from hzz.shared.processing import worker_process
 from hzz.shared.runs import load_run, publish_run, requeue_failed
 from hzz.shared.signing import Signer, new_key
 
@@ -58,12 +57,6 @@ def choose_transport(settings: Settings, choice: TransportChoice) -> Literal["ra
 def _clone(transport: Transport) -> Transport:
     # Connections and proxies are not shared between threads: each user gets its own copy.
     return pickle.loads(pickle.dumps(transport))
-
-
-def _worker_process(settings: Settings, transport: Transport, stop: Any, log_level: str) -> None:
-    configure_logging("worker")
-    logging.getLogger().setLevel(log_level)
-    run_worker(settings, transport, stop)
 
 
 def run_local(
@@ -98,6 +91,7 @@ def run_local(
             return json.loads((run_folder(output_dir, retry.run_id) / RESULTS_FILE).read_text())
         settings = settings.replace(run_id=retry.run_id)
     settings = settings.with_new_run_id()
+    processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
     if not settings.signing_key:
         settings = settings.replace(signing_key=new_key())  # this run's own: only its processes hold it
     signer = Signer(settings.signing_key)
@@ -105,12 +99,13 @@ def run_local(
     # Over a shared broker the run has queues of its own: another run's tasks and results never
     # meet this one's (two runs at once on one broker both finish, neither touched).
     names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
-    context = multiprocessing.get_context("spawn")
+    # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
+    context = processes.context()
     log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
 
     with ExitStack() as stack:
         if kind == "embedded":
-            manager = stack.enter_context(context.Manager())
+            manager = stack.enter_context(processes.RunManager(ctx=context))
             shared_transport: Transport = EmbeddedTransport.start(names, manager, signer=signer)
         else:
             shared_transport = RabbitMQTransport(settings.broker_url, names, signer=signer)
@@ -139,10 +134,10 @@ def run_local(
         workers: list[Any] = []
 
         def start_worker() -> None:
-            process = context.Process(
-                target=_worker_process,
+            process = context.Process(  # type: ignore[attr-defined]
+                target=worker_process,
                 args=(settings, shared_transport, worker_stop, worker_log_level),
-                name=f"worker-{len(workers)}",
+                name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
             )
             process.start()
             workers.append(process)

@@ -16,7 +16,8 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,10 +25,11 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from hzz.shared.columns import ChunkColumns
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import histogram_sums
 from hzz.shared.messages import ChunkResult, ChunkTask
-from hzz.shared.releases import get_release
+from hzz.shared.releases import Release, get_release
 
 __all__ = [
     "analyse_chunk",
@@ -154,12 +156,9 @@ def count_entries(location: str, tree_name: str) -> int:
         return int(file[tree_name].num_entries)
 
 
-def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str) -> ak.Array:
-    """Read only ``branches`` for the task's entry range.
-
-    Raises:
-        ChunkError: naming the chunk; transient or permanent by cause.
-    """
+@contextmanager
+def _chunk_tree(task: ChunkTask, branches: Sequence[str], tree_name: str) -> Iterator[tuple[Any, int]]:
+    """The open tree with every branch checked, and the chunk's last entry (exclusive)."""
     with open_tree(task.location, tree_name) as file:
         tree = file[tree_name]
         missing = [b for b in branches if b not in tree]
@@ -170,10 +169,45 @@ def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str) -> ak.A
             stop = int(tree.num_entries * task.fraction)
         else:
             stop = min(task.entry_stop, tree.num_entries)
+        yield tree, stop
+
+
+def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str) -> ak.Array:
+    """Read only ``branches`` for the task's entry range.
+
+    Raises:
+        ChunkError: naming the chunk; transient or permanent by cause.
+    """
+    with _chunk_tree(task, branches, tree_name) as (tree, stop):
         try:
             return tree.arrays(list(branches), entry_start=task.entry_start, entry_stop=stop, library="ak")
         except Exception as e:
             raise _classify(e, f"{task.describe()}: reading failed") from e
+
+
+def _measure(task: ChunkTask, release: Release, is_data: bool) -> tuple[int, np.ndarray, np.ndarray | None]:
+    """(entries read, m4ℓ of the selected events, their weights), reading and computing overlapped.
+
+    A release that names the branches its selection reads first gets a :class:`ChunkColumns`
+    mapping (the rest read on the reader thread meanwhile); the others a record array.
+    """
+    branches = release.branches(is_data=is_data)
+    first = [b for b in branches if b in release.first_branches]
+    if not first:
+        events = read_chunk(task, branches, release.tree)
+        return len(events), *release.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
+    with _chunk_tree(task, branches, release.tree) as (tree, stop):
+        entries = max(stop - task.entry_start, 0)
+        rest = [b for b in branches if b not in first]
+        with ChunkColumns(
+            tree,
+            first,
+            rest,
+            entry_start=task.entry_start,
+            entry_stop=stop,
+            on_error=lambda e: _classify(e, f"{task.describe()}: reading failed"),
+        ) as columns:
+            return entries, *release.measure(columns, sample=task.sample, lumi=task.lumi, is_data=is_data)
 
 
 def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
@@ -188,9 +222,8 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
     started = time.perf_counter()
     release = get_release(task.profile)
     is_data = release.is_data(task.sample)
-    events = read_chunk(task, release.branches(is_data=is_data), release.tree)
     try:
-        mass, weights = release.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
+        entries, mass, weights = _measure(task, release, is_data)
     except ValueError as e:
         msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
         raise PermanentChunkError(msg) from e
@@ -201,7 +234,7 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
         run_id=task.run_id,
         chunk_id=task.chunk_id,
         sample=task.sample,
-        events_read=len(events),
+        events_read=entries,
         events_selected=len(mass),
         sumw_total=sumw_total,
         sumw2_total=sumw2_total,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hist
 import numpy as np
+
+if TYPE_CHECKING:
+    import hist
 
 __all__ = [
     "M4L_BINNING",
@@ -63,6 +65,10 @@ M4L_BINNING = Binning(34, 80.0, 250.0)
 
 def empty_histogram(binning: Binning = M4L_BINNING) -> hist.Hist:
     """An empty m4ℓ histogram holding Σw and Σw² per bin."""
+    # Imported here: a worker only needs histogram_sums, and hist (boost-histogram) costs ~40 ms
+    # of every worker's start-up.
+    import hist
+
     axis = hist.axis.Regular(binning.bins, binning.low, binning.high, name="m4l", label=r"$m_{4\ell}$ [GeV]")
     return hist.Hist(axis, storage=hist.storage.Weight())
 

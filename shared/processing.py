@@ -1,6 +1,8 @@
 """The worker's loop: turn chunk tasks into results until told to stop.
 
-``python -m hzz.worker`` runs it as a service, the one-machine run in its worker processes.
+``python -m hzz.worker`` runs it as a service, the one-machine run in its worker processes
+(:func:`worker_process` is their target: importable from here alone, so a worker forked or
+spawned for the run needs nothing of the run's own modules).
 
 SIGTERM (a scale-down, a rolling update) lets the current chunk finish and be handed on
 before the process exits with 0; an unacknowledged chunk of a worker that dies goes back to
@@ -20,11 +22,12 @@ from urllib.parse import unquote, urlparse
 from hzz.shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import PermanentChunkError, TransientChunkError
+from hzz.shared.logs import configure_logging
 from hzz.shared.messages import ChunkTask
 from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter
 from hzz.shared.retry import backoff_seconds, should_retry
 
-__all__ = ["chunk_handler", "give_up_handler", "location_within", "run_worker"]
+__all__ = ["chunk_handler", "give_up_handler", "location_within", "run_worker", "worker_process"]
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +124,10 @@ def run_worker(settings: Settings, transport: Transport, stop: threading.Event) 
     )
     transport.consume(transport.names.tasks, handle, stop=stop, give_up=give_up_handler(transport.names, worker=name))
     transport.close()
+
+
+def worker_process(settings: Settings, transport: Transport, stop: threading.Event, log_level: str) -> None:
+    """A worker process of the one-machine run: logging at ``log_level``, then :func:`run_worker`."""
+    configure_logging("worker")
+    logging.getLogger().setLevel(log_level)
+    run_worker(settings, transport, stop)

@@ -9,6 +9,7 @@ server.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import http.server
@@ -27,10 +28,12 @@ import uproot
 
 from hzz.devtools.notebook import run_notebook
 from hzz.shared.analysis import analyse_chunk, count_entries, failed_result, read_chunk
+from hzz.shared.columns import ChunkColumns
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkError
 from hzz.shared.histograms import M4L_BINNING
 from hzz.shared.messages import ChunkResult, ChunkTask
+from hzz.shared.releases import RELEASES
 from hzz.shared.releases.r2020 import DATA_BRANCHES, TREE_NAME
 
 #: The published 5 GeV-bin counts from 80 GeV of data_A and data_B together.
@@ -303,6 +306,50 @@ def test_an_mc_sample_in_chunks_equals_the_notebook(small_dataset: Path, sample:
     np.testing.assert_allclose(np.sum([r.sumw for r in results], axis=0), notebook.sumw, rtol=1e-9, atol=1e-300)
     np.testing.assert_allclose(np.sum([r.sumw2 for r in results], axis=0), notebook.sumw2, rtol=1e-9, atol=1e-300)
     assert notebook.events_selected > 0
+
+
+@pytest.mark.parametrize("chunk", [97, 700, 5000])
+@pytest.mark.parametrize("sample", ["ggH125_ZZ4lep", "Zee", "data_A"])
+def test_reading_on_the_reader_thread_gives_the_results_of_reading_first_bit_for_bit(
+    small_dataset: Path, sample: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a sample in chunks of several sizes
+    settings = Settings(dataset=str(small_dataset), samples=(sample,))
+    location = settings.file_location(sample)
+    entries = count_entries(location, TREE_NAME)
+    tasks = [a_task(location, sample, a, min(a + chunk, entries)) for a in range(0, entries, chunk)]
+
+    # When each chunk is analysed with the cuts' branches read first and the rest on the reader
+    # thread (the 2020 release), and again with every branch read before the physics starts
+    overlapped = [analyse_chunk(t) for t in tasks]
+    serial_release = dataclasses.replace(RELEASES["2020"], first_branches=())
+    monkeypatch.setitem(RELEASES, "2020", serial_release)
+    serial = [analyse_chunk(t) for t in tasks]
+
+    # Then every chunk's counts, Σw and Σw² are the same to the last bit
+    assert RELEASES["2020"].first_branches == ()
+    for a, b in zip(overlapped, serial, strict=True):
+        assert (a.events_read, a.events_selected, a.sumw_total) == (b.events_read, b.events_selected, b.sumw_total)
+        assert a.sumw == b.sumw and a.sumw2 == b.sumw2
+    assert sum(r.events_read for r in overlapped) == entries
+
+
+def test_a_column_that_fails_on_the_reader_thread_raises_the_chunks_error(real_dataset: Path) -> None:
+    # Given the columns of a chunk whose second column cannot be read (no such branch)
+    def on_error(error: BaseException) -> ChunkError:
+        return PermanentChunkError(f"chunk X: reading failed: {error}")
+
+    with uproot.open(real_file(real_dataset, "data_B")) as file:
+        tree = file["mini"]
+        with ChunkColumns(tree, ["lep_charge"], ["lep_pt", "no_such_branch"], entry_start=0, entry_stop=10,
+                          on_error=on_error) as columns:  # fmt: skip
+            # When the columns are used
+            first, read_meanwhile = columns["lep_charge"], columns["lep_pt"]
+
+            # Then the good ones are the chunk's, and the bad one raises the chunk's error naming it
+            assert len(first) == len(read_meanwhile) == 10
+            with pytest.raises(PermanentChunkError, match=r"chunk X: reading failed: .*no_such_branch"):
+                columns["no_such_branch"]
 
 
 def test_an_mc_chunk_carries_weights_not_counts(small_dataset: Path) -> None:

@@ -6,6 +6,7 @@ A consumer runs on a thread and is stopped through its stop event, as the servic
 
 from __future__ import annotations
 
+import multiprocessing
 import queue as queue_module
 import socket
 import threading
@@ -18,7 +19,7 @@ import pytest
 from conftest import TEST_SIGNER
 
 from hzz.shared.errors import BrokerUnavailable, RetryLater
-from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
+from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames, embedded, rabbitmq
 from hzz.shared.messaging.embedded import EmbeddedTransport
 from hzz.shared.messaging.rabbitmq import DELIVERY_LIMIT, POISON_DELIVERIES, RabbitMQTransport
 from hzz.shared.signing import Signer
@@ -178,18 +179,69 @@ def test_a_consumer_takes_one_message_at_a_time(transport: RabbitMQTransport, br
     consumer.finish()
 
 
-def test_consume_returns_soon_after_the_stop_event_is_set(transport: RabbitMQTransport, broker_url: str) -> None:
-    # Given a consumer waiting on an empty queue
+def test_an_idle_consumer_is_woken_by_its_stop_event_not_by_a_poll(
+    transport: RabbitMQTransport, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a consumer waiting on an empty queue, whose only timeout (the heartbeat) is an hour
+    monkeypatch.setattr(rabbitmq, "HEARTBEAT_SECONDS", 3600.0)
     consumer = Consumer(broker_url, transport.names, transport.names.tasks, lambda body: [])
-    time.sleep(0.5)
+    wait_for(lambda: transport.channel().queue_declare(transport.names.tasks, passive=True).method.consumer_count == 1)
 
     # When it is told to stop
-    started = time.monotonic()
+    # Then it returns (finish() fails if it is still waiting after PATIENCE): the event woke it
     consumer.finish()
-
-    # Then it returns within about one poll interval
-    assert time.monotonic() - started < 2.0
     assert consumer.error is None
+
+
+def test_an_idle_embedded_consumer_is_woken_by_its_stop_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two consumers sharing a stop event, as a run's workers do, on an empty queue of a
+    # multiprocessing manager, their only timeout (the heartbeat) an hour
+    monkeypatch.setattr(embedded, "HEARTBEAT_SECONDS", 3600.0)
+    names = QueueNames("embedded")
+    with multiprocessing.Manager() as manager:
+        transport = EmbeddedTransport.start(names, manager)
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=transport.consume, args=(names.tasks, lambda body: []), kwargs={"stop": stop})
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+
+        # When they are told to stop
+        stop.set()
+
+        # Then both return (woken, not timed out), and the wake-ups are never delivered as messages
+        for thread in threads:
+            thread.join(PATIENCE)
+            assert not thread.is_alive(), "a consumer did not stop"
+        assert transport.get(names.tasks) is None
+
+
+def test_a_wake_up_left_in_the_queue_is_not_a_message_for_the_next_consumer() -> None:
+    # Given an embedded queue holding a wake-up of a consumer that stopped, then a message
+    names = QueueNames("embedded")
+    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()})
+    first = threading.Event()
+    first.set()
+    transport.consume(names.tasks, lambda body: [], stop=first)
+    wait_for(lambda: transport._queues[names.tasks].qsize() == 1)  # its watcher's wake-up
+    transport.publish(names.tasks, b"task")
+    handled: list[bytes] = []
+    second = threading.Event()
+
+    def handle(body: bytes) -> list[Outgoing]:
+        handled.append(body)
+        second.set()
+        return []
+
+    # When the next consumer runs
+    thread = threading.Thread(target=transport.consume, args=(names.tasks, handle), kwargs={"stop": second})
+    thread.start()
+    thread.join(PATIENCE)
+
+    # Then it handles the message only
+    assert handled == [b"task"]
 
 
 def test_a_stop_during_a_long_message_finishes_it_first(transport: RabbitMQTransport, broker_url: str) -> None:

@@ -9,6 +9,9 @@ merged histograms equal the plain single-process notebook's: counts exactly, wei
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -170,3 +173,30 @@ def test_an_unreachable_url_fails_its_chunks_without_hanging(tmp_path: Path) -> 
     assert results["state"] == "complete_with_failures"
     [failure] = results["failed_chunks"]
     assert "http://127.0.0.1:9/atlas/Data/data_A.4lep.root" in failure["error"]
+
+
+@pytest.mark.parametrize(("samples", "status"), [("data_A,data_B", 0), ("data_A,data_C", 1)])
+def test_the_hzz_command_prints_its_summary_and_exits_with_the_runs_status(
+    real_dataset: Path, tmp_path: Path, samples: str, status: int
+) -> None:
+    # Given the hzz command (which ends its process at once after the results are written)
+    hzz = Path(sys.executable).parent / "hzz"
+    command = [str(hzz)] if hzz.exists() else [sys.executable, "-m", "hzz"]
+    out = tmp_path / "out"
+
+    # When it runs a complete run and one with a missing file, its output going to a pipe
+    # (block-buffered: PYTHONUNBUFFERED is taken away)
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [*command, "run", "--dataset", str(real_dataset), "--samples", samples, "--workers", "2",
+         "--transport", "embedded", "--quiet", "--output-dir", str(out)],
+        capture_output=True, text=True, timeout=300, check=False, env=environment,
+    )  # fmt: skip
+
+    # Then the exit status is the run's, every line of the summary reached the pipe, and
+    # results.json on disk is the finished run's
+    assert done.returncode == status, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == f"results: {out / 'results.json'}"
+    results = json.loads((out / "results.json").read_text())
+    assert results["state"] == ("complete" if status == 0 else "complete_with_failures")
+    assert results["tally"]["pending"] == 0

@@ -42,7 +42,7 @@ __all__ = [
     "BATCH_SECONDS",
     "ERROR_HEADER",
     "HEARTBEAT_FILE",
-    "POLL_SECONDS",
+    "HEARTBEAT_SECONDS",
     "SENT_HEADER",
     "SOURCE_HEADER",
     "BatchHandler",
@@ -58,14 +58,16 @@ __all__ = [
     "handle_delivery",
     "refusal",
     "touch_heartbeat",
+    "wake_on_stop",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Touched while a consumer is healthy; Kubernetes' exec liveness probe checks its age.
 HEARTBEAT_FILE = Path("/tmp/hzz-heartbeat")
-#: How long a consumer waits for a message before it checks its stop flag again.
-POLL_SECONDS = 0.5
+#: How often an idle consumer touches its heartbeat file (the probes allow 60 s). Stopping does not
+#: wait for it: a consumer is woken when its stop event is set (:func:`wake_on_stop`).
+HEARTBEAT_SECONDS = 10.0
 #: Header carrying the error that sent a message to the dead-letter queue.
 ERROR_HEADER = "x-hzz-error"
 #: Header naming the queue a dead letter came from.
@@ -141,6 +143,31 @@ class Transport(Protocol):
 def touch_heartbeat(path: Path = HEARTBEAT_FILE) -> None:
     with contextlib.suppress(OSError):  # a read-only or missing /tmp must not stop the work
         path.touch()
+
+
+def wake_on_stop(stop: threading.Event, wake: Callable[[], None], *, name: str) -> threading.Thread:
+    """Call ``wake`` once ``stop`` is set, from a thread of its own: how a waiting consumer stops at once.
+
+    A consumer blocks on its queue, not on ``stop``; ``wake`` makes that wait return (a wake-up
+    message, a cancelled consumer) so the consumer sees the event, with no polling in between.
+    An error of ``wake`` (the queue already gone) is logged: there is nothing left to wake then.
+
+    Args:
+        stop: a ``threading`` or ``multiprocessing`` event.
+        wake: makes the consumer's wait return.
+        name: the thread's name.
+    """
+
+    def watch() -> None:
+        stop.wait()
+        try:
+            wake()
+        except Exception as e:
+            log.debug("waking the consumer after its stop failed (%s); it had ended", e)
+
+    thread = threading.Thread(target=watch, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def dead_letter(queue: str, body: bytes, reason: str, dead: str) -> Outgoing:

@@ -11,7 +11,7 @@ from typing import Any
 from hzz.shared.messaging import (
     BATCH_MESSAGES,
     BATCH_SECONDS,
-    POLL_SECONDS,
+    HEARTBEAT_SECONDS,
     BatchHandler,
     GiveUp,
     Handler,
@@ -22,10 +22,14 @@ from hzz.shared.messaging import (
     handle_delivery,
     refusal,
     touch_heartbeat,
+    wake_on_stop,
 )
 from hzz.shared.signing import Signer
 
 __all__ = ["EmbeddedTransport"]
+
+#: Header of the wake-up message a stopping consumer's watcher puts in its queue (never delivered).
+WAKE_HEADER = "x-hzz-wake"
 
 
 class EmbeddedTransport:
@@ -50,13 +54,23 @@ class EmbeddedTransport:
         self._queues[queue].put((bytes(body), signed))
 
     def consume(self, queue: str, handle: Handler, *, stop: threading.Event, give_up: GiveUp | None = None) -> None:
-        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``)."""
+        """Deliver messages to ``handle`` until ``stop`` is set (no redeliveries, so no ``give_up``).
+
+        Waiting for a message ends as soon as ``stop`` is set: a watcher thread then puts a
+        wake-up message in the queue. Any consumer of the queue whose stop is set returns on
+        it; one whose stop is not set drops it (so a wake-up left over from an earlier consumer
+        is harmless). Consumers of one queue therefore share their stop event, as the workers
+        of a run do.
+        """
         source = self._queues[queue]
+        wake_on_stop(stop, lambda: source.put((b"", {WAKE_HEADER: True})), name=f"wake-{queue}")
         while not stop.is_set():
             touch_heartbeat()
             try:
-                body, headers = source.get(timeout=POLL_SECONDS)
+                body, headers = source.get(timeout=HEARTBEAT_SECONDS)
             except queue_module.Empty:
+                continue
+            if headers.get(WAKE_HEADER):
                 continue
             refused = refusal(self.signer, body, headers)
             if refused is not None:
@@ -78,12 +92,16 @@ class EmbeddedTransport:
         max_messages: int = BATCH_MESSAGES,
         max_seconds: float = BATCH_SECONDS,
     ) -> None:
-        """Deliver what has arrived, up to ``max_messages`` at a time, until ``stop`` is set."""
+        """Deliver what has arrived, up to ``max_messages`` at a time, until ``stop`` is set.
+
+        Woken by its stop event as :meth:`consume` is; wake-ups are never part of a batch.
+        """
         source = self._queues[queue]
+        wake_on_stop(stop, lambda: source.put((b"", {WAKE_HEADER: True})), name=f"wake-{queue}")
         while not stop.is_set():
             touch_heartbeat()
             try:
-                batch = [source.get(timeout=POLL_SECONDS)]
+                batch = [source.get(timeout=HEARTBEAT_SECONDS)]
             except queue_module.Empty:
                 continue
             while len(batch) < max_messages:
@@ -91,6 +109,9 @@ class EmbeddedTransport:
                     batch.append(source.get_nowait())
                 except queue_module.Empty:
                     break
+            batch = [(body, headers) for body, headers in batch if not headers.get(WAKE_HEADER)]
+            if not batch:
+                continue
             outputs: list[Outgoing] = []
             accepted = []
             for body, headers in batch:
@@ -112,11 +133,13 @@ class EmbeddedTransport:
         return None if message is None else message[0]
 
     def get_message(self, queue: str) -> tuple[bytes, dict[str, Any]] | None:
-        try:
-            body, headers = self._queues[queue].get_nowait()
-        except queue_module.Empty:
-            return None
-        return body, headers
+        while True:
+            try:
+                body, headers = self._queues[queue].get_nowait()
+            except queue_module.Empty:
+                return None
+            if not headers.get(WAKE_HEADER):
+                return body, headers
 
     def close(self) -> None:
         pass

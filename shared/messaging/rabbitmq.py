@@ -28,7 +28,7 @@ from hzz.shared.errors import BrokerUnavailable
 from hzz.shared.messaging import (
     BATCH_MESSAGES,
     BATCH_SECONDS,
-    POLL_SECONDS,
+    HEARTBEAT_SECONDS,
     SENT_HEADER,
     BatchHandler,
     GiveUp,
@@ -41,6 +41,7 @@ from hzz.shared.messaging import (
     handle_delivery,
     refusal,
     touch_heartbeat,
+    wake_on_stop,
 )
 from hzz.shared.retry import backoff_seconds
 from hzz.shared.signing import Signer
@@ -237,19 +238,29 @@ class RabbitMQTransport:
         """
         self._stop = stop
         failures = 0
+        # Waiting for a delivery ends as soon as stop is set: the watcher asks the connection's
+        # thread to cancel the consumer, which ends the consume generator (no polling of stop).
+        waking = _Waker()
+        wake_on_stop(stop, waking.wake, name=f"wake-{queue}")
         while not stop.is_set():
             try:
                 channel = self.channel()
                 channel.basic_qos(prefetch_count=1)  # one chunk at a time per consumer: fair dispatch
-                for method, properties, body in channel.consume(queue, inactivity_timeout=POLL_SECONDS):
+                waking.watch(self._connection, channel)
+                if stop.is_set():  # set before the watch began: its wake-up found nothing to cancel
+                    waking.watch(None, None)
+                    break
+                for method, properties, body in channel.consume(queue, inactivity_timeout=HEARTBEAT_SECONDS):
                     touch_heartbeat()
                     if method is not None:
                         self._deliver(channel, queue, method, properties, body, handle, give_up)
                         failures = 0
                     if stop.is_set():
                         break
+                waking.watch(None, None)
                 channel.cancel()  # hands back a delivery that arrived after the last one
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
+                waking.watch(None, None)
                 delay = backoff_seconds(failures, base=0.5, cap=8.0)
                 failures += 1
                 log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
@@ -411,6 +422,39 @@ class RabbitMQTransport:
         """``host:port`` of the broker (never the password)."""
         params = pika.URLParameters(self.url)
         return f"{params.host}:{params.port}"
+
+
+class _Waker:
+    """Cancels the consumer being watched, from any thread, through the connection's own thread.
+
+    pika's BlockingConnection may be used from its own thread only, except for
+    ``add_callback_threadsafe``: the cancel runs there, the next time the consume generator
+    processes events, which it does at once when woken. Cancelling returns the deliveries not
+    yet handed to the handler to the queue; one being handled is still acknowledged after it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: tuple[Any, Any] | None = None
+
+    def watch(self, connection: Any, channel: Any) -> None:
+        """Watch this connection's consumer on ``channel`` from now on (None, None: nothing)."""
+        with self._lock:
+            self._watched = None if connection is None else (connection, channel)
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._watched is None:
+                return
+            connection, channel = self._watched
+            connection.add_callback_threadsafe(lambda: self._cancel(channel))
+
+    def _cancel(self, channel: Any) -> None:
+        # On the connection's thread. The consumer may be gone already (stopped after a message).
+        with self._lock:
+            current = self._watched is not None and self._watched[1] is channel
+        if current and channel.is_open:
+            channel.cancel()
 
 
 #: Connection errors that no retry will cure.

@@ -90,6 +90,10 @@ class Release:
     notebook: str
     #: m4ℓ window (GeV) of the notebook's signal significance; None: not computed.
     significance_window: tuple[float, float] | None = None
+    #: Branches the selection reads first. When set, ``measure`` gets a mapping of columns instead
+    #: of a record array, and the other branches are read on a thread while it runs
+    #: (:mod:`hzz.shared.columns`); empty: every branch is read before ``measure`` starts.
+    first_branches: tuple[str, ...] = ()
 
     @property
     def samples(self) -> tuple[str, ...]:

@@ -76,4 +76,5 @@ RELEASE = Release(
     selection="hzz.shared.releases.r2020.selection",
     sample_generator="hzz.devtools.samplegen.r2020",
     notebook="hzz.devtools.notebook",
+    first_branches=("lep_charge", "lep_type"),
 )

@@ -1,0 +1,103 @@
+"""How the one-machine run starts its worker processes: forked from a warm forkserver.
+
+A spawned worker is a fresh interpreter that imports numpy, awkward and uproot (~0.5 s of CPU)
+and, before that, re-runs the parent's main script — ``hzz run``'s CLI, a benchmark, or a user's
+script — before it takes its first chunk. Here the workers are forked from multiprocessing's
+forkserver instead: one process started early (:func:`warm_up`, from ``hzz run`` before it
+imports anything heavy) that imports the worker's modules once (:data:`PRELOAD`), then forks a
+worker in milliseconds per request. Forking from it is safe where forking the run's own process
+is not: the forkserver runs none of the run's threads (aggregator, progress bar) and holds no
+broker connection, and it is the start method Python itself uses by default from 3.14 on Linux;
+macOS has it too. Windows has no fork: there the workers are spawned.
+
+Our processes do not re-run the parent's main script either (:func:`_prepare_without_main`): their targets
+and arguments are importable from ``hzz`` alone, so a script without an
+``if __name__ == "__main__":`` guard can call :func:`hzz.local.run_local` too instead of running
+itself again in every child, which would start a run from each of them.
+
+This module is preloaded into the forkserver, so it imports nothing heavy itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.spawn
+from collections.abc import Callable, Mapping
+from multiprocessing.context import BaseContext
+from multiprocessing.managers import SyncManager
+from typing import Any
+
+__all__ = ["PRELOAD", "PROCESS_PREFIX", "RunManager", "context", "warm_up"]
+
+#: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
+#: (it installs _prepare_without_main there, where the forked children run it) and the worker's
+#: loop with everything it imports (numpy, awkward, uproot, the analysis); and, added by
+#: :func:`context`, each release's selection module.
+PRELOAD = ("hzz.processes", "hzz.shared.processing")
+
+#: Names of the processes the run starts; only these skip re-running the parent's main script.
+PROCESS_PREFIX = "hzz-"
+
+
+def context() -> BaseContext:
+    """The multiprocessing context for the run's processes: a preloading forkserver, else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # Applies when the forkserver starts; one already running (started by warm_up, or by other
+    # code of this process) keeps what it has, and a worker then imports its modules itself.
+    ctx.set_forkserver_preload([*PRELOAD, *_selections()])
+    return ctx
+
+
+def _selections() -> list[str]:
+    # Each release's selection module (vector, the mass check) is imported at a chunk's first
+    # measure; preloading them spares every worker that on its first chunk.
+    from hzz.shared.releases import RELEASES  # light: the definitions, not the physics
+
+    return [release.selection for release in RELEASES.values()]
+
+
+def warm_up() -> None:
+    """Start the forkserver now, so that it imports the worker's modules while this process goes on.
+
+    Returns at once: the forkserver imports in the background (on another core), and the first
+    worker forked from it waits only for what is not done yet.
+    """
+    ctx = context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+class RunManager(SyncManager):
+    """The embedded transport's queue server; its process is named "RunManager-<n>" after the class,
+    which marks it as one of ours (see :func:`_prepare_without_main`)."""
+
+
+# --- the child's side ---------------------------------------------------------------------------
+
+#: The names a child of ours is started under (its preparation data carries the name).
+_OUR_NAMES = (PROCESS_PREFIX, f"{RunManager.__name__}-")
+
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+
+def _prepare_without_main(original: Callable[[Mapping[str, Any]], None]) -> Callable[[Mapping[str, Any]], None]:
+    def prepare(data: Mapping[str, Any]) -> None:
+        if str(data.get("name", "")).startswith(_OUR_NAMES):
+            # Our targets and arguments live in hzz modules: the parent's main script is not needed,
+            # and re-running a script without a __main__ guard would start a run in every child.
+            data = {key: value for key, value in data.items() if key not in _MAIN_KEYS}
+        original(data)
+
+    prepare._hzz_skips_main = True  # type: ignore[attr-defined]
+    return prepare
+
+
+# multiprocessing.spawn.prepare sets a starting child up from the parent's preparation data
+# (sys.path, working directory, main module). A forkserver's child calls it after the fork, from
+# the forkserver's modules, which is why this is done at import (this module is preloaded there).
+if not getattr(multiprocessing.spawn.prepare, "_hzz_skips_main", False):
+    multiprocessing.spawn.prepare = _prepare_without_main(multiprocessing.spawn.prepare)

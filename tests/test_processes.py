@@ -1,0 +1,78 @@
+"""How the one-machine run starts its processes (hzz/processes.py): warm, and without re-running the caller.
+
+No timing is asserted: what is checked is *what* a worker process holds when it starts, and
+that a script without a ``__main__`` guard is not run again by its children.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import processprobe
+import pytest
+
+from hzz import processes
+
+
+def modules_of_a_new_process(name: str) -> list[str]:
+    """The modules a process of the run's context holds when its target starts."""
+    context = processes.context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=processprobe.report_modules, args=(sender,), name=name)
+    process.start()
+    sender.close()
+    try:
+        assert receiver.poll(60), "the process sent nothing"
+        return receiver.recv()
+    finally:
+        process.join(60)
+
+
+@pytest.mark.skipif("forkserver" not in processes.multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_a_worker_process_starts_with_the_analysis_loaded_and_nothing_of_the_runner() -> None:
+    # Given the run's process context (a forkserver preloading the worker's modules)
+    # When a process of the run starts
+    modules = set(modules_of_a_new_process(f"{processes.PROCESS_PREFIX}probe"))
+
+    # Then the worker loop and the reading stack are there already (forked warm, not imported)
+    assert {"hzz.shared.processing", "hzz.shared.analysis", "hzz.shared.releases.r2020.selection"} <= modules
+    assert {"uproot", "awkward", "vector"} <= modules
+    # and nothing a worker does not use: not the runner, the aggregator, the plot or the broker client
+    assert not modules & {"hzz.local", "hzz.cli", "hzz.shared.aggregation", "matplotlib", "tqdm", "pika", "hist"}
+
+
+def test_a_script_without_a_main_guard_runs_once_and_its_results_equal_the_notebook(
+    real_dataset: Path, tmp_path: Path
+) -> None:
+    # Given a script that calls run_local at its top level, with no `if __name__ == "__main__":`
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json
+            print("script started", flush=True)
+            from hzz.local import run_local
+            from hzz.shared.data_vars import Settings
+
+            settings = Settings(dataset={str(real_dataset)!r}, samples=("data_A", "data_B"), workers=2,
+                                chunk_size=50, output_dir={str(tmp_path / "out")!r})
+            results = run_local(settings, transport="embedded", progress=False)
+            print(json.dumps({{"state": results["state"], "samples": results["samples"]}}), flush=True)
+            """
+        )
+    )
+
+    # When it is run as a script
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+
+    # Then it ran once (no child ran it again), completed, and counted what the notebook counts
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines.count("script started") == 1, done.stdout
+    results = json.loads(lines[-1])
+    assert results["state"] == "complete"
+    assert {name: s["events_selected"] for name, s in results["samples"].items()} == {"data_A": 27, "data_B": 86}
