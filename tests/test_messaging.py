@@ -221,7 +221,7 @@ def test_an_idle_embedded_consumer_is_woken_by_its_stop_event(monkeypatch: pytes
 def test_a_wake_up_left_in_the_queue_is_not_a_message_for_the_next_consumer() -> None:
     # Given an embedded queue holding a wake-up of a consumer that stopped, then a message
     names = QueueNames("embedded")
-    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()})
+    transport = EmbeddedTransport(names, {name: queue_module.Queue() for name in names.all()}, signer=TEST_SIGNER)
     first = threading.Event()
     first.set()
     transport.consume(names.tasks, lambda body: [], stop=first)
