@@ -357,8 +357,8 @@ AGGREGATOR_KILLS = 3
 def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint(
     pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
 ) -> None:
-    # Given a run in progress
-    p = pipeline(small_dataset, chunk_size=100)
+    # Given a run in progress, of chunks small enough that it outlasts three kills and restarts
+    p = pipeline(small_dataset, chunk_size=40)
     aggregator = p.start("aggregator", "--exit-when-complete")
     workers = [p.worker(), p.worker()]
     p.start("producer")
@@ -372,6 +372,7 @@ def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint
         aggregator.wait(10)
         FAULTS["aggregator killed with SIGKILL and restarted"] += 1
         at_kill = p.progress()[0]
+        assert at_kill < p.progress()[1], "the run ended before the kills were over"
         time.sleep(1.0)  # results keep coming meanwhile: they wait in the durable queue
         transport = p.transport()
         waiting.append(transport.queue_depth(p.names.results))
