@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         aggregator = Aggregator(
-            settings.output_dir, refresh_seconds=settings.refresh_seconds, stall_seconds=settings.stall_seconds
+            settings.output_dir,
+            refresh_seconds=settings.refresh_seconds,
+            stall_seconds=settings.stall_seconds,
+            draw_in_process=True,
         )
         transport = connect(settings, stop=stop)
         if args.exit_when_complete:

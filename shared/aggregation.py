@@ -20,10 +20,13 @@ again until their new results arrive. A run whose pending chunks see no progress
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,7 @@ from hzz.shared.outputs import (
 )
 from hzz.shared.runstore import RunStore, find_runs
 
-__all__ = ["MAX_RESULT_BYTES", "Aggregator", "Renderer", "run_aggregator"]
+__all__ = ["MAX_RESULT_BYTES", "Aggregator", "DrawingProcess", "Renderer", "run_aggregator"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class Aggregator:
         stall_seconds: pending chunks without progress for this long make a run "stalled".
         partial_plots: draw the plot while a run is in progress (else only results.json until
             the run completes; a plot nobody looks at is time taken from the workers).
+        draw_in_process: draw in a process of its own (the service: matplotlib on a thread holds
+            the interpreter lock for the half second a plot takes, and acknowledgements wait).
 
     Raises:
         ConfigError: the output folder is not writable.
@@ -87,6 +92,7 @@ class Aggregator:
         expected_run: str | None = None,
         stall_seconds: float = 600.0,
         partial_plots: bool = True,
+        draw_in_process: bool = False,
     ) -> None:
         self.output_dir = ensure_writable(output_dir)
         self.expected_run = expected_run
@@ -98,7 +104,9 @@ class Aggregator:
         self._duplicates = 0  # in the batch being handled, for one log line a batch
         self.newest: str | None = None
         self._lock = threading.RLock()
-        self.renderer = Renderer(self, refresh_seconds=refresh_seconds, partial_plots=partial_plots)
+        self.renderer = Renderer(
+            self, refresh_seconds=refresh_seconds, partial_plots=partial_plots, draw_in_process=draw_in_process
+        )
         _refuse_old_checkpoint(self.output_dir)
         first = expected_run or (find_runs(self.output_dir) or [None])[-1]
         if first is not None:
@@ -313,8 +321,12 @@ class Renderer:
     a core). The newest run is mirrored at the top of the output folder.
     """
 
-    def __init__(self, aggregator: Aggregator, *, refresh_seconds: float, partial_plots: bool) -> None:
+    def __init__(
+        self, aggregator: Aggregator, *, refresh_seconds: float, partial_plots: bool, draw_in_process: bool = False
+    ) -> None:
         self.aggregator = aggregator
+        self.draw_in_process = draw_in_process
+        self._drawing_process: DrawingProcess | None = None
         self.refresh_seconds = refresh_seconds
         self.partial_plots = partial_plots
         self._wake = threading.Condition()
@@ -332,6 +344,8 @@ class Renderer:
                 self._wake.notify()
 
     def start(self) -> None:
+        if self.draw_in_process:
+            self._drawing_process = DrawingProcess()
         self._thread = threading.Thread(target=self._loop, name="renderer", daemon=True)
         self._thread.start()
 
@@ -343,6 +357,8 @@ class Renderer:
         if self._thread is not None:
             self._thread.join()
         self.render_due(force=True)
+        if self._drawing_process is not None:
+            self._drawing_process.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -386,12 +402,46 @@ class Renderer:
         folder = aggregator.output_dir
         run_dir = run_folder(folder, tally.run_id)
         started = time.monotonic()
-        write_outputs(run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds)
+        drawer = {"drawer": self._drawing_process} if self._drawing_process is not None else {}
+        write_outputs(run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds, **drawer)
         if draw:
             self._drawn_at[tally.run_id] = time.monotonic()
             self._draw_seconds = time.monotonic() - started
         if tally.run_id == aggregator.newest:
             _mirror(run_dir, folder, [*PLOT_FILES.values(), ROOT_FILE, RESULTS_FILE])
+
+
+class DrawingProcess:
+    """Draws plots in a child process, one at a time; the renderer thread waits for each without
+    holding the interpreter lock. The child imports matplotlib once, while the first results arrive.
+    """
+
+    def __init__(self) -> None:
+        self._pool = self._new_pool()
+
+    @staticmethod
+    def _new_pool() -> ProcessPoolExecutor:
+        # spawn: the aggregator has broker threads by now, which a fork would copy mid-flight.
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool.submit(_import_drawing)
+        return pool
+
+    def __call__(self, folder: Path, job: Any) -> None:
+        from hzz.shared.report import draw_files
+
+        try:
+            self._pool.submit(draw_files, folder, job).result()
+        except BrokenProcessPool:
+            # The drawing process died (out of memory, killed): draw with a new one next time.
+            self._pool = self._new_pool()
+            raise
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _import_drawing() -> None:
+    import hzz.shared.report  # noqa: F401 (the import is the point: matplotlib loaded ahead of the first plot)
 
 
 def _mirror(run_dir: Path, folder: Path, names: Iterable[str]) -> None:

@@ -12,7 +12,8 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, ROOT_FILE, SCHEMA_VERSI
 from hzz.shared.plotting import m4l_figure
 from hzz.shared.rootfile import write_root
 
-__all__ = ["results_document", "write_outputs"]
+__all__ = ["PlotJob", "draw_files", "plot_job", "results_document", "write_outputs"]
 
 #: How many pending chunks a stalled run lists.
 STALLED_LISTED = 50
@@ -187,8 +188,71 @@ def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | N
     return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
 
 
+@dataclass(frozen=True)
+class PlotJob:
+    """Everything drawing a run's plot and ROOT file needs: small and picklable, so that another
+    process can draw it (see :class:`hzz.shared.aggregation.Renderer`)."""
+
+    histograms: dict[str, Any]
+    groups: dict[str, Any]
+    data_label: str | None
+    lumi: float
+    fraction: float
+    binning: Any
+    release_groups: tuple[Any, ...]
+    style: Any
+    note: str
+    empty_text: str
+
+
+def plot_job(tally: RunTally, document: dict[str, Any]) -> PlotJob:
+    """The drawing of ``tally`` whose results document is ``document``."""
+    counts = document["tally"]
+    return PlotJob(
+        histograms={name: s.histogram(tally.binning) for name, s in tally.samples.items()},
+        groups={label: histogram_from_json(g, tally.binning) for label, g in document["groups"].items()},
+        data_label=next((label for label, g in document["groups"].items() if g["is_data"]), None),
+        lumi=tally.manifest.lumi,
+        fraction=tally.manifest.fraction,
+        binning=tally.binning,
+        release_groups=tuple(tally.release.groups),
+        style=tally.release.style,
+        note="" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks",
+        empty_text=_why_empty(document),
+    )
+
+
+def draw_files(folder: Path, job: PlotJob) -> None:
+    """Draw the plot (PNG, SVG) and write the ROOT file of ``job`` into ``folder``."""
+    figure = m4l_figure(
+        job.histograms,
+        lumi=job.lumi,
+        fraction=job.fraction,
+        binning=job.binning,
+        groups=job.release_groups,
+        style=job.style,
+        note=job.note,
+        empty_text=job.empty_text,
+    )
+    for fmt, name in PLOT_FILES.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, dpi=150)
+        write_atomic(folder / name, buffer.getvalue())
+    write_root(
+        folder / ROOT_FILE,
+        samples=job.histograms,
+        groups=job.groups,
+        data=job.groups[job.data_label] if job.data_label is not None else None,
+    )
+
+
 def write_outputs(
-    folder: Path, tally: RunTally, *, draw: bool = True, stall_seconds: float | None = None
+    folder: Path,
+    tally: RunTally,
+    *,
+    draw: bool = True,
+    stall_seconds: float | None = None,
+    drawer: Callable[[Path, PlotJob], None] = draw_files,
 ) -> dict[str, Any]:
     """Write ``results.json``, then, when ``draw``, the plot (PNG, SVG) and the ROOT file.
 
@@ -203,6 +267,8 @@ def write_outputs(
         tally: the run as merged so far.
         draw: draw the plot and write the ROOT file too.
         stall_seconds: see :func:`results_document`.
+        drawer: what draws (default :func:`draw_files` here; the aggregator service hands the
+            job to a drawing process, so that matplotlib never holds its acknowledgements).
 
     Returns:
         dict[str, Any]: the results document written.
@@ -212,33 +278,8 @@ def write_outputs(
     if not draw and not (folder / PLOT_FILES["png"]).exists():
         document["plot"] = None
     write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1, allow_nan=False).encode())
-    if not draw:
-        return document
-    counts = document["tally"]
-    note = "" if tally.complete else f"partial: {counts['done']} of {counts['total']} chunks"
-    histograms = {name: s.histogram(tally.binning) for name, s in tally.samples.items()}
-    figure = m4l_figure(
-        histograms,
-        lumi=tally.manifest.lumi,
-        fraction=tally.manifest.fraction,
-        binning=tally.binning,
-        groups=tally.release.groups,
-        style=tally.release.style,
-        note=note,
-        empty_text=_why_empty(document),
-    )
-    for fmt, name in PLOT_FILES.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=150)
-        write_atomic(folder / name, buffer.getvalue())
-    groups = {label: histogram_from_json(g, tally.binning) for label, g in document["groups"].items()}
-    data_label = next((label for label, g in document["groups"].items() if g["is_data"]), None)
-    write_root(
-        folder / ROOT_FILE,
-        samples=histograms,
-        groups=groups,
-        data=groups[data_label] if data_label is not None else None,
-    )
+    if draw:
+        drawer(folder, plot_job(tally, document))
     return document
 
 
