@@ -54,7 +54,7 @@ def run(
         samples: the samples to process (a list, or comma-separated), or "all"; default the
             profile's every sample.
         dataset: where the files are (URL or folder); default the release's public location.
-        profile: "2020" (default) or "2025".
+        profile: the release to analyse, a name of ``hzz.shared.releases.RELEASES`` (default the first, 2020).
         workers: worker processes; default one per core.
         output_dir: where the plot, results.json and hzz_m4l.root go; default ``output_plots``.
         lumi: luminosity in fb⁻¹; default the profile's.
