@@ -161,24 +161,24 @@ def _run(args: argparse.Namespace) -> int:
 
         code = max(code, check_main(out))
     if server is not None:
-        print(f"page:    http://127.0.0.1:{args.serve}/  (Ctrl-C to stop)")
+        print(f"page:    {server.url}  (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            server.join()
+            server.wait()
+        server.stop()
     return code
 
 
 def _start_server(output_dir: str, port: int):  # type: ignore[no-untyped-def]
-    import threading
+    # The same configured server as `python -m hzz.webserver` and the container (hzz.webserver.server).
+    from hzz.webserver.server import serve_in_background
 
-    from werkzeug.serving import make_server
-
-    from hzz.webserver import create_app
-
-    server = make_server("127.0.0.1", port, create_app({"OUTPUT_DIR": output_dir}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="webserver")
-    thread.start()
-    print(f"follow the run at http://127.0.0.1:{port}/", file=sys.stderr)
-    return thread
+    try:
+        server = serve_in_background(output_dir, port=port)
+    except OSError as e:
+        print(f"hzz run: --serve {port}: cannot listen on 127.0.0.1:{port}: {e.strerror or e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"follow the run at {server.url}", file=sys.stderr)
+    return server
 
 
 def _exit_at_once(code: int) -> NoReturn:

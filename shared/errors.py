@@ -15,6 +15,7 @@ __all__ = [
     "DecodeError",
     "HZZError",
     "PermanentChunkError",
+    "RefusedFile",
     "RetryLater",
     "TransientChunkError",
 ]
@@ -54,6 +55,19 @@ class TransientChunkError(ChunkError):
 
 class PermanentChunkError(ChunkError):
     """Will fail again: a missing or corrupt file, a missing tree or branch, an HTTP 404."""
+
+
+class RefusedFile(HZZError, OSError):
+    """A file is not read: it is a symbolic link, a FIFO, a device or a folder where a regular file
+    belongs, or larger than the cap for reading it whole; ``path`` is the file."""
+
+    def __init__(self, message: str, path: object = None, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.too_large = too_large
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class RetryLater(HZZError):

@@ -25,6 +25,7 @@ the web page reads the scaling files through this module.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from hzz.shared.safe_files import MAX_LOG_BYTES, read_regular, regular_file_stat
 
 __all__ = [
     "HPA_CSV",
@@ -338,7 +341,8 @@ def read_csv(path: Path, kind: type) -> list[Any]:
     A ``pod_scaling.csv`` of the older format (``timestamp,pods,total``) reads ``pods`` as ``running``.
     """
     samples = []
-    with path.open(newline="", encoding="utf-8") as f:
+    text = read_regular(path, limit=MAX_LOG_BYTES).decode("utf-8", errors="replace")
+    with io.StringIO(text, newline="") as f:
         for row in csv.DictReader(f):
             if kind is ScalingSample and "running" not in row and "pods" in row:
                 row["running"] = row["pods"]
@@ -360,14 +364,17 @@ def _newer_log(folder: Path, log_name: str, csv_name: str) -> tuple[str | None, 
     # The monitor keeps appending to the log and the CSV is converted from it now and then, so the
     # newer of the two is the fuller record. An unreadable file counts as absent (the page just
     # shows no chart), never as an error.
+    # Only regular files, read with a cap (hzz.shared.safe_files says why): a link, a FIFO or a
+    # device under these names is no record.
     log, table = folder / log_name, folder / csv_name
-    try:
-        log_time = log.stat().st_mtime_ns if log.is_file() else None
-        csv_time = table.stat().st_mtime_ns if table.is_file() else None
-        if log_time is not None and (csv_time is None or log_time >= csv_time):
-            return log.read_text(encoding="utf-8", errors="replace"), None
-    except OSError:
-        return None, None
+    log_stat, csv_stat = regular_file_stat(log), regular_file_stat(table)
+    log_time = log_stat.st_mtime_ns if log_stat is not None else None
+    csv_time = csv_stat.st_mtime_ns if csv_stat is not None else None
+    if log_time is not None and (csv_time is None or log_time >= csv_time):
+        try:
+            return read_regular(log, limit=MAX_LOG_BYTES).decode("utf-8", errors="replace"), None
+        except OSError:
+            return None, None
     return None, (table if csv_time is not None else None)
 
 

@@ -20,7 +20,7 @@ from hzz.devtools.webdemo import RUNS_DIR, demo_run, mirror, write_run, write_sc
 from hzz.shared.report import results_document
 from hzz.webserver import create_app, reader
 from hzz.webserver.__main__ import parse_args
-from hzz.webserver.server import GunicornServer, gunicorn_options
+from hzz.webserver.server import build_server, server_options
 
 #: The smallest valid PNG (1×1, transparent): the server never decodes it.
 PNG = bytes.fromhex(
@@ -522,18 +522,35 @@ def test_the_wsgi_module_builds_the_app_from_the_environment(monkeypatch: pytest
     assert wsgi.app.test_client().get("/healthz").status_code == 200
 
 
-def test_python_m_webserver_configures_gunicorn(app: Flask) -> None:
+def test_python_m_webserver_parses_its_options_and_refuses_bad_ones(capsys: pytest.CaptureFixture[str]) -> None:
     # Given the defaults and an explicit choice
     defaults = parse_args([])
-    assert (defaults.host, defaults.port, defaults.output_dir) == ("127.0.0.1", 8080, None)
-    args = parse_args(["--host", "0.0.0.0", "--port", "9000", "--workers", "3", "--output-dir", "out"])
-    # When gunicorn is configured from them (without starting it)
-    server = GunicornServer(app, gunicorn_options(host=args.host, port=args.port, workers=args.workers))
-    # Then it binds there with threaded workers and serves our app
-    assert server.cfg.bind == ["0.0.0.0:9000"]
-    assert server.cfg.workers == 3
-    assert server.cfg.worker_class_str == "gthread"
-    assert server.load() is app
+    assert (defaults.host, defaults.port, defaults.threads, defaults.output_dir) == ("127.0.0.1", 8080, 8, None)
+    args = parse_args(["--host", "0.0.0.0", "--port", "9000", "--threads", "3", "--output-dir", "out"])
+    assert (args.host, args.port, args.threads, args.output_dir) == ("0.0.0.0", 9000, 3, "out")
+    # Then a port or thread count out of range is refused in one line naming it
+    for bad in (["--port", "70000"], ["--port", "0"], ["--threads", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            parse_args(bad)
+        assert exit_.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_the_server_is_configured_against_slow_clients(app: Flask) -> None:
+    # When the page's server is built (listening on a free port, not yet serving)
+    server = build_server(app, port=0, threads=3)
+    try:
+        # Then idle connections are closed, bounded in number, and hold no thread; nothing names the software
+        options = server_options()
+        assert server.adj.threads == 3
+        assert server.adj.channel_timeout == options["channel_timeout"] <= 60
+        assert server.adj.connection_limit == options["connection_limit"]
+        assert server.adj.max_request_body_size == 0
+        assert server.adj.ident == "hzz"
+        assert int(server.effective_port) > 0
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
 
 
 # ---- runs side by side (output_plots/runs/<run_id>/, the newest mirrored at the top) ----

@@ -1,4 +1,4 @@
-"""The results page in a real headless Chromium, against ``python -m hzz.webserver`` (gunicorn) on a live port.
+"""The results page in a real headless Chromium, against ``python -m hzz.webserver`` on a live port.
 
 The test plays the aggregator: it writes into the output folder while the page is open, with the
 aggregator's own writer on a real small run's tally (:mod:`hzz.devtools.webdemo`), and checks that
@@ -86,7 +86,7 @@ def server(output_dir: Path, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "hzz.webserver", "--port", str(port), "--workers", "1", "--output-dir", str(output_dir)],
+        [sys.executable, "-m", "hzz.webserver", "--port", str(port), "--output-dir", str(output_dir)],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -287,7 +287,7 @@ def test_the_page_survives_a_half_written_results_file(page: Any, output_dir: Pa
     wait_for_state(page, "complete")
 
 
-def test_the_download_links_serve_the_files_through_gunicorn(server: str, output_dir: Path) -> None:
+def test_the_download_links_serve_the_files_through_the_server(server: str, output_dir: Path) -> None:
     # Given a complete run, when the page's download links are followed (no browser needed)
     feed(output_dir, "complete")
     for name, mimetype in (

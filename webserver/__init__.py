@@ -1,8 +1,8 @@
 """The results web server: one live page, a JSON API and the probes, over the aggregator's output folder.
 
-:func:`create_app` builds the Flask application; ``python -m hzz.webserver`` serves it with gunicorn
-and ``gunicorn hzz.webserver.wsgi:app`` does the same in the container. The server only reads the
-output folder (``HZZ_OUTPUT_DIR``); see ``docs/webserver.md`` for the page and the API.
+:func:`create_app` builds the Flask application; :mod:`hzz.webserver.server` serves it, the one
+way for ``python -m hzz.webserver``, the container and ``hzz run --serve``. The server only reads
+the output folder (``HZZ_OUTPUT_DIR``), regular files only; see ``docs/webserver.md``.
 """
 
 from __future__ import annotations

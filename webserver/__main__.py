@@ -1,4 +1,4 @@
-"""``python -m hzz.webserver``: serve the results page with gunicorn (never Flask's development server).
+"""``python -m hzz.webserver``: serve the results page (the container's command too).
 
 Example::
 
@@ -8,11 +8,32 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
-from hzz.webserver.server import serve
-
 __all__ = ["main", "parse_args"]
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        msg = f"expected a port number 1-65535, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
+def _threads(text: str) -> int:
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= 256:
+        msg = f"expected 1-256 threads, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return threads
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -22,21 +43,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         argv (Sequence[str] | None): the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        argparse.Namespace: host, port, workers, threads and output_dir.
+        argparse.Namespace: host, port, threads and output_dir.
     """
+    from hzz.webserver.server import DEFAULT_THREADS
+
     parser = argparse.ArgumentParser(prog="python -m hzz.webserver", description="Serve the H→ZZ*→4ℓ results page.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=DEFAULT_THREADS,
+        help=f"threads answering requests (default {DEFAULT_THREADS})",
+    )
     parser.add_argument("--output-dir", default=None, help="the output folder (default: HZZ_OUTPUT_DIR)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the page until interrupted."""
+    """Serve the page until SIGTERM or Ctrl-C."""
     args = parse_args(argv)
-    serve(output_dir=args.output_dir, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    from hzz.webserver.server import serve
+
+    try:
+        serve(output_dir=args.output_dir, host=args.host, port=args.port, threads=args.threads)
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        # The address only: a port in use or an address not of this machine, in one line.
+        print(f"python -m hzz.webserver: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

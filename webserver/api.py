@@ -51,11 +51,14 @@ def status() -> Response:
 @api.get("/results")
 def results() -> tuple[Response, int]:
     """``results.json`` as written by the aggregator (``?run=<id>``: that run's), or 404
-    ``{"state": "waiting"}`` without a valid one."""
+    ``{"state": "waiting"}`` without a valid one (with a ``reason`` when the file is refused: a
+    link, a FIFO, a device, or over the size cap)."""
     folder = requested_run()
-    content = reader.load_results(folder if folder is not None else _output_dir())
+    target = folder if folder is not None else _output_dir()
+    content = reader.load_results(target)
     if content is None:
-        return jsonify({"state": "waiting"}), 404
+        refusal = reader.results_refusal(target)
+        return jsonify({"state": "waiting"} if refusal is None else {"state": "waiting", "reason": refusal}), 404
     return jsonify(content), 200
 
 

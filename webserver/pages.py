@@ -7,10 +7,15 @@ table, never joined to the folder as given, so no path can leave the folder and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
+from hzz.shared.errors import RefusedFile
+from hzz.shared.safe_files import open_regular
 from hzz.webserver import reader
 from hzz.webserver.api import requested_run
 from hzz.webserver.reader import ALLOWED_FILES
@@ -39,7 +44,7 @@ def index() -> str:
 
 
 @pages.get("/files/<name>")
-def output_file(name: str) -> Response:
+def output_file(name: str) -> Response | tuple[Response, int]:
     """One allow-listed output file, never cached; ``?download=1`` makes it an attachment, ``?run=<id>``
     takes it from that run's folder.
 
@@ -47,7 +52,8 @@ def output_file(name: str) -> Response:
         name (str): the file's name, e.g. ``hzz_m4l.png``.
 
     Returns:
-        Response: the file with its media type, or 404 for any other name or a missing file.
+        Response: the file with its media type, 404 for any other name or a missing file, 403
+        (with the reason) for a symbolic link, FIFO, device or folder under an allowed name.
     """
     mimetype = ALLOWED_FILES.get(name)
     if mimetype is None:
@@ -56,23 +62,60 @@ def output_file(name: str) -> Response:
     if folder is None or name in reader.SCALING_FILES:  # the scaling files are the deployment's, at the top
         folder = Path(current_app.config["OUTPUT_DIR"])
     path = folder / name
-    if not path.is_file():
-        abort(404)
     try:
-        response = send_file(
-            path,
-            mimetype=mimetype,
-            as_attachment=request.args.get("download", "").lower() in _YES,
-            download_name=name,
-            conditional=True,
-            etag=True,
-        )
+        # No link followed, no FIFO waited for, only a regular file (hzz.shared.safe_files).
+        file, info = open_regular(path)
+    except RefusedFile as e:
+        return _refused(reader.log_refusal(path, str(e)))
     except OSError:
-        # Removed or made unreadable between the check and the open: as good as absent.
+        # Absent, or removed or made unreadable meanwhile.
         abort(404)
+    response = current_app.response_class(_Stream(file, info.st_size), mimetype=mimetype, direct_passthrough=True)
+    response.content_length = info.st_size
+    response.last_modified = datetime.fromtimestamp(info.st_mtime, tz=UTC)
+    response.set_etag(f"{info.st_mtime_ns:x}-{info.st_size:x}-{info.st_ino:x}")
+    disposition = "attachment" if request.args.get("download", "").lower() in _YES else "inline"
+    response.headers.set("Content-Disposition", disposition, filename=name)
+    response = response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
     # The aggregator rewrites the plot under the same name: the browser must never reuse a copy.
     response.headers["Cache-Control"] = "no-store"
     if mimetype == "image/svg+xml":
         # An SVG opened on its own is a document: let it draw, but never run script.
         response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
+
+
+class _Stream:
+    """The first ``size`` bytes of an open file, in blocks; the file is closed when the answer ends.
+
+    Only as many bytes as ``fstat`` reported when the file was opened are sent, so the answer
+    matches its Content-Length even when a log grows meanwhile. A range request skips blocks
+    (werkzeug's range wrapper): the files are small.
+    """
+
+    #: Bytes per block sent.
+    BLOCK = 64 * 1024
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self._file = file
+        self._left = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while self._left > 0:
+                block = self._file.read(min(self.BLOCK, self._left))
+                if not block:
+                    break
+                self._left -= len(block)
+                yield block
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Called by the WSGI server when the answer ends, also when it was never iterated (HEAD)."""
+        self._file.close()
+
+
+def _refused(reason: str) -> tuple[Response, int]:
+    """403 naming why: a link, FIFO, device or folder stands where an output file belongs."""
+    return jsonify({"error": "forbidden", "status": 403, "reason": reason}), 403

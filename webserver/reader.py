@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
+import stat
 import time
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hzz.shared.errors import RefusedFile
+from hzz.shared.safe_files import MAX_JSON_BYTES, read_regular, regular_file_stat
 from hzz.shared.scaling import load_hpa, load_timeline, load_worker_pods
 
 __all__ = [
@@ -29,7 +33,9 @@ __all__ = [
     "file_version",
     "list_runs",
     "load_results",
+    "log_refusal",
     "readiness",
+    "results_refusal",
     "run_folder",
     "runs_version",
     "scaling",
@@ -67,6 +73,8 @@ RUNS_DIR = "runs"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: The most runs /api/runs lists (the newest).
 MAX_RUNS = 200
+log = logging.getLogger(__name__)
+
 #: Files behind the scaling chart.
 SCALING_FILES = (
     "pod_scaling.log",
@@ -86,13 +94,11 @@ def file_version(path: Path) -> str | None:
         path (Path): a file of the output folder.
 
     Returns:
-        str | None: modification time (ns) and size in hex, used for cache busting (``?v=``).
+        str | None: modification time (ns) and size in hex, used for cache busting (``?v=``); ``None``
+        also for anything but a regular file (a link, a FIFO: never served).
     """
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return f"{st.st_mtime_ns:x}-{st.st_size:x}" if os.path.isfile(path) else None
+    st = regular_file_stat(path)
+    return None if st is None else f"{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
 def load_results(output_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -102,26 +108,80 @@ def load_results(output_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
         output_dir (str | os.PathLike[str]): the output folder.
 
     Returns:
-        dict[str, Any] | None: the parsed results (shared between callers: do not modify).
+        dict[str, Any] | None: the parsed results (shared between callers: do not modify); ``None``
+        also for a results.json that is refused (see :func:`results_refusal`).
+    """
+    path = Path(output_dir) / RESULTS_FILE
+    st = regular_file_stat(path)
+    if st is None or st.st_size > MAX_JSON_BYTES:
+        return None
+    # Keyed on the file's identity and time: every poll of every browser re-reads only a new file.
+    return _parse_results(str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def results_refusal(output_dir: str | os.PathLike[str]) -> str | None:
+    """Why the folder's ``results.json`` is not read, or ``None`` when it is absent or may be read.
+
+    A symbolic link, a FIFO, a device or a folder under that name, or a file over
+    :data:`~hzz.shared.safe_files.MAX_JSON_BYTES`, is refused (logged once per file).
+
+    Args:
+        output_dir (str | os.PathLike[str]): the output folder.
+
+    Returns:
+        str | None: one line naming the file, what it is and what is expected.
     """
     path = Path(output_dir) / RESULTS_FILE
     try:
-        st = path.stat()
+        st = os.lstat(path)
     except OSError:
         return None
-    # Keyed on the file's identity and time: every poll of every browser re-reads only a new file.
-    return _parse_results(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_JSON_BYTES:
+        return None
+    try:
+        # Opened the safe way to say what it is: O_NONBLOCK, so a FIFO cannot hold the request.
+        read_regular(path, limit=MAX_JSON_BYTES)
+    except RefusedFile as e:
+        return log_refusal(path, str(e))
+    except OSError:
+        return None
+    return None  # replaced by a regular file of an allowed size meanwhile
+
+
+def log_refusal(path: Path, reason: str) -> str:
+    """Log a refused file in one line, once per file and reason (the page polls every second).
+
+    Args:
+        path (Path): the file refused.
+        reason (str): why (the :class:`~hzz.shared.errors.RefusedFile` message).
+
+    Returns:
+        str: ``reason``, for the answer.
+    """
+    try:
+        st = os.lstat(path)
+        identity: tuple[int, int] = (st.st_ino, st.st_mtime_ns)
+    except OSError:
+        identity = (0, 0)
+    _log_once(str(path), reason, identity)
+    return reason
+
+
+@lru_cache(maxsize=256)
+def _log_once(path: str, reason: str, identity: tuple[int, int]) -> None:
+    log.warning("refused %s: %s", path, reason)
 
 
 @lru_cache(maxsize=64)
-def _parse_results(path: str, inode: int, mtime_ns: int, size: int) -> dict[str, Any] | None:
+def _parse_results(path: str, device: int, inode: int, mtime_ns: int, size: int) -> dict[str, Any] | None:
     try:
-        with open(path, "rb") as f:
-            # NaN and ±Infinity (Python's json writes them) are not JSON: a browser could not
-            # parse /api/results, so they are read as null.
-            content = json.loads(f.read(), parse_constant=lambda _: None)
+        # NaN and ±Infinity (Python's json writes them) are not JSON: a browser could not parse
+        # /api/results, so they are read as null. Read the safe way: the file may have been
+        # replaced by a link or a FIFO since it was looked at.
+        content = json.loads(read_regular(path, limit=MAX_JSON_BYTES), parse_constant=lambda _: None)
     except (OSError, ValueError):
-        # ValueError covers bad JSON, bad UTF-8 and a half-written file alike.
+        # ValueError covers bad JSON, bad UTF-8 and a half-written file alike; OSError an absent,
+        # unreadable or refused one (RefusedFile, never cached: lru_cache keeps no exception).
         return None
     if not isinstance(content, dict):
         return None
@@ -148,9 +208,10 @@ def status(output_dir: str | os.PathLike[str], run: str | os.PathLike[str] | Non
     folder = top if run is None else Path(run)
     results = load_results(folder)
     plot_name = PLOT_PNG
-    present = [name for name in ALLOWED_FILES if (folder / name).is_file()]
+    # Only regular files are offered (and served): a link or a FIFO under an allowed name is not.
+    present = [name for name in ALLOWED_FILES if regular_file_stat(folder / name) is not None]
     if folder != top:  # the scaling files are the deployment's, at the top
-        present += [name for name in SCALING_FILES if name not in present and (top / name).is_file()]
+        present += [name for name in SCALING_FILES if name not in present and regular_file_stat(top / name) is not None]
     base: dict[str, Any] = {
         "state": "waiting",
         "message": "",
@@ -173,12 +234,16 @@ def status(output_dir: str | os.PathLike[str], run: str | os.PathLike[str] | Non
         "files": present,
     }
     if results is None:
-        exists = (folder / RESULTS_FILE).exists()
-        base["message"] = (
-            "results.json is being written or is not a valid schema 1 file; waiting for the aggregator"
-            if exists
-            else "no run has written results yet; waiting for a run to start"
-        )
+        refusal = results_refusal(folder)
+        exists = os.path.lexists(folder / RESULTS_FILE)
+        if refusal is not None:
+            base["message"] = f"{refusal}; waiting for the aggregator to write it"
+        elif exists:
+            base["message"] = (
+                "results.json is being written or is not a valid schema 1 file; waiting for the aggregator"
+            )
+        else:
+            base["message"] = "no run has written results yet; waiting for a run to start"
         return base
     plot = results.get("plot")
     if isinstance(plot, dict) and ALLOWED_FILES.get(str(plot.get("png"))) == "image/png":
@@ -350,7 +415,7 @@ def scaling(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     pods = [asdict(sample) for sample in load_timeline(folder)]
     hpa = [asdict(sample) for sample in load_hpa(folder)]
     worker_pods = [asdict(sample) for sample in load_worker_pods(folder)]
-    has_png = (folder / "scaling.png").is_file()
+    has_png = regular_file_stat(folder / "scaling.png") is not None
     results = load_results(folder) or {}
     return {
         "available": bool(pods or hpa or has_png),
