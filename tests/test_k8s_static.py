@@ -671,3 +671,28 @@ def test_configmap_keeps_the_code_defaults_of_what_deploy_sh_does_not_set() -> N
         field = key.removeprefix("HZZ_").lower()
         if key.startswith("HZZ_") and field not in deployment_specific:
             assert getattr(Settings.from_env({key: value}), field) == getattr(defaults, field), key
+
+
+def test_no_script_makes_a_folder_writable_for_everyone() -> None:
+    # deploy.sh once made output_plots/ world-writable, so any local user could plant a link or a
+    # FIFO for the page; the pods' user is given the folder instead (give_folder_to_user).
+    scripts = [REPO / "deploy.sh", *sorted((REPO / "k8s").glob("*.sh"))]
+    for script in scripts:
+        for number, line in enumerate(script.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            assert not re.search(r"chmod\s+(-\S+\s+)*([0-7]?[0-7][0-7][2367]\b|[ao]*\+\S*w|o=\S*w)", code), (
+                f"{script.name}:{number}: {line.strip()}"
+            )
+            assert not re.search(r"setfacl\s.*\bo::\S*w", code), f"{script.name}:{number}: {line.strip()}"
+    assert "chmod o-w" in (REPO / "k8s" / "lib.sh").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a folder of another user takes root to make")
+def test_a_folder_the_pods_user_owns_already_loses_write_access_for_others(tmp_path: Path) -> None:
+    folder = tmp_path / "output_plots"
+    folder.mkdir()
+    os.chown(folder, 10001, 10001)
+    folder.chmod(0o777)
+    result = bash_lib("give_folder_to_user", str(folder), "10001")
+    assert result.returncode == 0, result.stderr
+    assert folder.stat().st_mode & 0o002 == 0
