@@ -70,7 +70,11 @@ def output_file(name: str) -> Response | tuple[Response, int]:
     except OSError:
         # Absent, or removed or made unreadable meanwhile.
         abort(404)
-    response = current_app.response_class(_Stream(file, info.st_size), mimetype=mimetype, direct_passthrough=True)
+    # The server's file wrapper (waitress's) sends the file from its event loop as the client
+    # reads: a client that never reads holds no thread. It sends Content-Length bytes, no more.
+    file_wrapper = request.environ.get("wsgi.file_wrapper")
+    body = file_wrapper(file, _Stream.BLOCK) if file_wrapper is not None else _Stream(file, info.st_size)
+    response = current_app.response_class(body, mimetype=mimetype, direct_passthrough=True)
     response.content_length = info.st_size
     response.last_modified = datetime.fromtimestamp(info.st_mtime, tz=UTC)
     response.set_etag(f"{info.st_mtime_ns:x}-{info.st_size:x}-{info.st_ino:x}")
@@ -86,7 +90,8 @@ def output_file(name: str) -> Response | tuple[Response, int]:
 
 
 class _Stream:
-    """The first ``size`` bytes of an open file, in blocks; the file is closed when the answer ends.
+    """The first ``size`` bytes of an open file, in blocks; the file is closed when the answer ends
+    (where the WSGI server has no file wrapper of its own, e.g. Flask's test client).
 
     Only as many bytes as ``fstat`` reported when the file was opened are sent, so the answer
     matches its Content-Length even when a log grows meanwhile. A range request skips blocks
