@@ -216,11 +216,12 @@ def serve(
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    # A host name may resolve to several addresses (localhost: IPv4 and IPv6), each listened on.
+    listening = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
     log.info(
-        "serving %s on http://%s:%s/ with %d threads (connections: at most %d, closed after %d s of silence)",
+        "serving %s on %s with %d threads (connections: at most %d, closed after %d s of silence)",
         app.config["OUTPUT_DIR"],
-        server.effective_host,
-        server.effective_port,
+        ", ".join(f"http://{host}:{port}/" for host, port in listening),
         threads,
         server.adj.connection_limit,
         CHANNEL_TIMEOUT_SECONDS,
@@ -266,7 +267,7 @@ def serve_in_background(
     Args:
         output_dir (str | os.PathLike[str]): the folder to read.
         port (int): the port (0: any free one).
-        host (str): the address to listen on.
+        host (str): the address to listen on: one address (the default, or another IP address).
 
     Returns:
         BackgroundServer: serving already; ``stop()`` ends it.
