@@ -400,3 +400,28 @@ def test_hzz_run_serve_keeps_the_request_log_out_of_the_progress_bar(real_datase
     for text in (stdout, stderr):
         assert "GET /api/status" not in text and "hzz.webserver.access" not in text
         assert "Traceback" not in text
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(real_dataset: Path, tmp_path: Path) -> None:
+    # Given a port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When the page is to be served there, alone or beside a run
+        alone = subprocess.run(
+            [sys.executable, "-m", "hzz.webserver", "--port", str(port), "--output-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        beside = subprocess.run(
+            [sys.executable, "-m", "hzz", "run", "--dataset", str(real_dataset), "--samples", "data_A",
+             "--output-dir", str(tmp_path / "out"), "--transport", "embedded", "--serve", str(port)],
+            capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    # Then each says so in one line naming the address, exits 2, and no run was started
+    for done, prefix in ((alone, "python -m hzz.webserver"), (beside, "hzz run: --serve")):
+        assert done.returncode == 2, done.stderr
+        lines = [line for line in done.stderr.splitlines() if f"127.0.0.1:{port}" in line]
+        assert len(lines) == 1 and lines[0].startswith(prefix) and "in use" in lines[0], done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "results.json").exists()
