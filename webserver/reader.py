@@ -2,7 +2,9 @@
 
 Everything here tolerates a folder in any state: no folder, no ``results.json``, a half-written or
 foreign one all read as ``"waiting"``, because the aggregator may be starting, restarting or
-rewriting (it replaces files atomically, but a reader must not count on it). See
+rewriting (it replaces files atomically, but a reader must not count on it). Only regular files
+are read or offered, never through a symbolic link, and JSON only up to a size cap
+(:mod:`hzz.shared.safe_files`): anything else under an allowed name is refused with a reason. See
 ``docs/results-schema.md`` for the contract and ``docs/webserver.md`` for the fields derived here.
 """
 
