@@ -33,6 +33,7 @@ from hzz.shared.errors import PermanentChunkError
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, ChunkTask, RunManifest
 from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, ROOT_FILE, write_atomic
+from hzz.shared.releases import RELEASES
 from hzz.shared.report import results_document, write_outputs
 from hzz.shared.scaling import ScalingSample, WorkerPodSample, format_pod_line, format_summary
 
@@ -42,12 +43,6 @@ __all__ = ["RUNS_DIR", "DemoRun", "demo_run", "main", "mirror", "write_demo", "w
 RUNS_DIR = "runs"
 #: The real files of the 2020 release shipped beside the project (data_A and data_B).
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "atlas-open-data" / "2020-4lep"
-#: Entries per generated file and per chunk: small enough to analyse in a second or two, with a
-#: few chunks per sample where the page should show progress.
-SMALL = {
-    "2020": ({"llll": 6000, "ggH125_ZZ4lep": 4000, "VBFH125_ZZ4lep": 4000}, 2000, 2000),
-    "2025": ({}, 600, 1500),
-}
 #: When the scaling logs start.
 START = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 #: How long a demo run takes per chunk.
@@ -97,17 +92,21 @@ class DemoRun:
 def _dataset(folder: Path, profile: str) -> Path:
     from hzz.devtools.samplegen import generator_of
 
-    counts, default, _ = SMALL[profile]
     generator = generator_of(profile)
+    counts, default, _ = generator.PAGE_DEMO
     samples = Settings(profile=profile).samples
-    real = profile == "2020" and REAL_DATA.is_dir()
-    generated = [s for s in samples if not (real and s in ("data_A", "data_B"))]
-    events = {s: counts.get(s, default) for s in generated}
-    if profile == "2020":
-        events = {s: min(n, generator.REAL_ENTRIES[s]) if s.startswith("data_") else n for s, n in events.items()}
+    real = generator.SHIPPED_REAL_FILES if REAL_DATA.is_dir() else ()
+    generated = [s for s in samples if s not in real]
+    # A data file no bigger than the real one: data events are what the page counts one by one.
+    events = {
+        s: min(counts.get(s, default), generator.REAL_ENTRIES.get(s, default))
+        if s.startswith("data")
+        else counts.get(s, default)
+        for s in generated
+    }
     generator.generate_dataset(folder, events=events, seed=int(profile))
     if real:
-        for sample in ("data_A", "data_B"):
+        for sample in real:
             shutil.copyfile(REAL_DATA / f"{sample}.4lep.root", folder / "Data" / f"{sample}.4lep.root")
     return folder
 
@@ -129,9 +128,10 @@ def demo_run(profile: str = "2020", dataset: str | None = None) -> DemoRun:
         folder = Path(tempfile.mkdtemp(prefix=f"hzz-demo-{profile}-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the results are kept, not the files
     _dataset(folder, profile)
-    settings = Settings(
-        profile=profile, dataset=str(folder), chunk_size=SMALL[profile][2], run_id="20261125-103000-d3m0a1"
-    )
+    from hzz.devtools.samplegen import generator_of
+
+    chunk_size = generator_of(profile).PAGE_DEMO[2]
+    settings = Settings(profile=profile, dataset=str(folder), chunk_size=chunk_size, run_id="20261125-103000-d3m0a1")
     manifest, tasks = plan_run(settings)
     manifest = dataclasses.replace(manifest, created=START.timestamp())
     results = tuple(dataclasses.replace(analyse_chunk(task, worker="demo:1"), seconds=0.5) for task in tasks)
@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--state", default="complete", choices=("running", "complete", "complete_with_failures"))
     parser.add_argument("--progress", type=float, default=0.5, help="fraction done while running")
     parser.add_argument("--failed", type=int, default=0, help="failed chunks")
-    parser.add_argument("--profile", default="2020", choices=("2020", "2025"))
+    parser.add_argument("--profile", default="2020", choices=tuple(RELEASES))
     parser.add_argument("--runs", type=int, default=0, help="earlier runs side by side under runs/")
     parser.add_argument("--scaling", action="store_true", help="also write scaling logs")
     args = parser.parse_args(argv)

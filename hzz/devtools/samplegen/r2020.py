@@ -35,7 +35,9 @@ from hzz.shared.releases.r2020 import RELEASE, TREE_NAME, WEIGHT_BRANCHES
 
 __all__ = [
     "BATCH_SIZE",
+    "PAGE_DEMO",
     "REAL_ENTRIES",
+    "SHIPPED_REAL_FILES",
     "Batch",
     "Shape",
     "accepted_four_leptons",
@@ -60,6 +62,13 @@ REAL_ENTRIES: dict[str, int] = {
     "Zee": 898, "Zmumu": 684, "ttbar_lep": 1031, "llll": 554279,
     "ggH125_ZZ4lep": 164716, "VBFH125_ZZ4lep": 191126, "WH125_ZZ4lep": 15379, "ZH125_ZZ4lep": 14485,
 }  # fmt: skip
+
+#: The page's demo run (:mod:`hzz.devtools.webdemo`): events per generated file (the signals and
+#: the main background bigger, so that the plot has a shape), the default for the others, and the
+#: chunk size — small enough to analyse in a second or two, a few chunks per sample.
+PAGE_DEMO = ({"llll": 6000, "ggH125_ZZ4lep": 4000, "VBFH125_ZZ4lep": 4000}, 2000, 2000)
+#: The release's real files that ship beside the project (the demo uses them instead of generated ones).
+SHIPPED_REAL_FILES = ("data_A", "data_B")
 
 #: Events per ``TTree.extend`` (one basket per branch); bounds the memory to ~0.4 GB.
 BATCH_SIZE = 250_000

@@ -57,9 +57,12 @@ __all__ = [
     "DEFAULT_EVENTS",
     "LUMI",
     "MC_RUN_NUMBER",
+    "PAGE_DEMO",
     "PT_THRESHOLDS",
+    "REAL_ENTRIES",
     "RECIPES_2025",
     "SCALE_FACTORS",
+    "SHIPPED_REAL_FILES",
     "TREE_NAME",
     "Faults",
     "Recipe2025",
@@ -71,6 +74,13 @@ __all__ = [
 
 #: The release's TTree.
 TREE_NAME = "analysis"
+
+#: The page's demo run (:mod:`hzz.devtools.webdemo`): events per generated file by sample, the
+#: default for the others, and the chunk size.
+PAGE_DEMO: tuple[dict[str, int], int, int] = ({}, 600, 1500)
+#: No real file of this release ships beside the project, so none bounds a generated size.
+SHIPPED_REAL_FILES: tuple[str, ...] = ()
+REAL_ENTRIES: dict[str, int] = {}
 
 #: Integrated luminosity [fb⁻¹] of 2015+2016 the yields are set for.
 LUMI = 36.6
