@@ -192,7 +192,7 @@ def _show_settings(args: argparse.Namespace) -> int:
             source = f"option --{name.replace('_', '-')}"
         elif source == "environment":
             source = f"environment {env_name(name)}"
-        elif name in ("dataset", "samples", "lumi") and name not in overrides:
+        elif name in ("dataset", "samples", "lumi"):
             source = "default (the profile's)"
         elif name == "signing_key" and not value:
             value = "(none: hzz run makes one per run)"
