@@ -74,11 +74,14 @@ def run(
         Result: the histograms, yields, data counts, plot and files of the run.
 
     Raises:
-        ConfigError: a setting is out of range (the message names it and what it accepts).
+        ConfigError: a setting is out of range, the dataset or the output folder is unusable, or the
+            broker refuses (one line per problem, each naming the setting or file and what it accepts).
         HZZError: the run could not be carried out (unwritable folder, no broker, a dead worker).
     """
     from hzz.local import run_local
+    from hzz.preflight import preflight
     from hzz.shared.data_vars import Settings
+    from hzz.shared.errors import ConfigError
 
     if samples is not None and not isinstance(samples, str):
         samples = tuple(samples)
@@ -100,8 +103,12 @@ def run(
         "stall_seconds": stall_seconds,
     }
     settings = Settings.from_env(**overrides)
+    # The same checks as hzz run's, before anything starts: every problem at once, one line each.
+    checked = preflight(settings, transport=transport)
+    if not checked.ok:
+        raise ConfigError("\n".join(problem.line for problem in checked.problems))
     with _main_script_hidden():
-        document = run_local(settings, transport=transport, progress=progress)  # type: ignore[arg-type]
+        document = run_local(settings, transport=checked.transport or "embedded", progress=progress)
     return Result(document, settings.output_dir)
 
 

@@ -11,10 +11,12 @@ import contextlib
 import logging
 import os
 import sys
+import textwrap
+import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from hzz.shared.data_vars import PROFILE_NAMES, Settings, settings_table
+from hzz.shared.data_vars import PROFILE_NAMES, Settings, env_name, setting_sources, settings_table
 from hzz.shared.errors import HZZError
 from hzz.shared.logs import configure_logging
 
@@ -26,9 +28,40 @@ log = logging.getLogger("hzz")
 DEMO_DATASETS = Path(".cache/demo")
 
 
-def _run_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="run producer, workers and aggregator on this machine")
-    p.add_argument("--demo", action="store_true", help="generate (once) and use a synthetic dataset of the real size")
+#: The options that set a setting (``hzz run`` and ``hzz settings``), each overriding its HZZ_… variable.
+SETTING_OPTIONS = (
+    "profile",
+    "dataset",
+    "samples",
+    "fraction",
+    "chunk_size",
+    "workers",
+    "output_dir",
+    "broker_url",
+    "queue_prefix",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option answered in one line (not the whole usage) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a whole number in 1–65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        msg = f"{text!r} is not a port; expected a whole number in 1–65535"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
+def _setting_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILE_NAMES, help=f"the release to analyse: {', '.join(PROFILE_NAMES)}")
     p.add_argument("--dataset", help="https:// or file:// URL, or a local folder laid out like the server")
     p.add_argument("--samples", help="comma-separated samples, e.g. data_A,data_B")
@@ -38,15 +71,36 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", help="folder for the plot and results.json")
     p.add_argument("--broker-url", help="RabbitMQ URL")
     p.add_argument("--queue-prefix", help="prefix of the queue names")
+
+
+def _verbosity_options(p: argparse.ArgumentParser, *, default: object) -> None:
+    # On the main parser and on "run" alike (hzz -v run, hzz run -v): the sub-command's default is
+    # SUPPRESS so that it does not overwrite what the main parser found.
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default if default is argparse.SUPPRESS else 0,
+        help="more detail: the full error behind each problem, the run's progress in the log (-vv: debug)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="no progress bar, no transport line, only errors"
+    )
+
+
+def _run_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run producer, workers and aggregator on this machine")
+    p.add_argument("--demo", action="store_true", help="generate (once) and use a synthetic dataset of the real size")
+    _setting_options(p)
     p.add_argument(
         "--transport",
         choices=("auto", "rabbitmq", "embedded"),
         default="auto",
-        help="auto: RabbitMQ if one answers, else embedded (default)",
+        help="auto: RabbitMQ if one answers, embedded if nothing listens at the broker's address (default)",
     )
     p.add_argument(
         "--serve",
-        type=int,
+        type=_port,
         nargs="?",
         const=8080,
         metavar="PORT",
@@ -57,7 +111,7 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="re-run only the failed chunks of the run in the output folder, then merge them into it",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _verbosity_options(p, default=argparse.SUPPRESS)
     p.add_argument(
         "--check", action="store_true", help="then compare the run with the notebook's published numbers (hzz check)"
     )
@@ -103,20 +157,7 @@ def _requeue(args: argparse.Namespace) -> int:
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {
-        key: getattr(args, key)
-        for key in (
-            "profile",
-            "dataset",
-            "samples",
-            "fraction",
-            "chunk_size",
-            "workers",
-            "output_dir",
-            "broker_url",
-            "queue_prefix",
-        )
-    }
+    overrides = {key: getattr(args, key) for key in SETTING_OPTIONS}
     settings = Settings.from_env(**overrides)
     if args.demo and not overrides["dataset"]:
         folder = DEMO_DATASETS / settings.profile
@@ -126,6 +167,42 @@ def _settings_from(args: argparse.Namespace) -> Settings:
             (folder / ".complete").touch()
         settings = Settings.from_env(**{**overrides, "dataset": str(folder)})
     return settings
+
+
+def _settings_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "settings", help="show each setting's effective value and where it comes from (default, environment, option)"
+    )
+    _setting_options(p)
+    p.add_argument("--table", action="store_true", help="the Markdown table of every setting, its default and meaning")
+
+
+def _show_settings(args: argparse.Namespace) -> int:
+    if args.table:
+        print(settings_table())
+        return 0
+    overrides = {key: getattr(args, key) for key in SETTING_OPTIONS}
+    settings = Settings.from_env(**overrides)
+    sources = setting_sources(**overrides)
+    values = settings.public_dict()
+    rows = []
+    for name, value in values.items():
+        source = sources[name]
+        if source == "option":
+            source = f"option --{name.replace('_', '-')}"
+        elif source == "environment":
+            source = f"environment {env_name(name)}"
+        elif name in ("dataset", "samples", "lumi"):
+            source = "default (the profile's)"
+        elif name == "signing_key" and not value:
+            value = "(none: hzz run makes one per run)"
+        shown = ",".join(value) if isinstance(value, list) else str(value)
+        rows.append((name, shown, source))
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'setting':{width}}  {'from':28}  value")
+    for name, shown, source in rows:
+        print(f"{name:{width}}  {source:28}  {shown}")
+    return 0
 
 
 def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
@@ -140,10 +217,24 @@ def _run(args: argparse.Namespace) -> int:
     # Before the run's own imports: the forkserver loads the workers' modules on another core meanwhile.
     processes.warm_up()
     from hzz.local import run_local
+    from hzz.preflight import preflight
+    from hzz.shared.messaging import transport_line
 
     settings = _settings_from(args)
+    # Nothing is published, started or written before every check has passed (hzz.preflight).
+    checked = preflight(settings, transport=args.transport, dataset=not args.retry_failed)
+    if not checked.ok:
+        for problem in checked.problems:
+            print(f"hzz: error: {problem.line}", file=sys.stderr)
+            if args.verbose and problem.detail():
+                print(textwrap.indent(problem.detail(), "    "), file=sys.stderr)
+        return 2
+    assert checked.transport is not None
+    if not args.quiet:  # the first line: what runs where (results.json and the page record it too)
+        url = settings.public_dict()["broker_url"] if checked.transport == "rabbitmq" else None
+        print(f"transport: {transport_line({'kind': checked.transport, 'broker_url': url})}", flush=True)
     server = _start_server(settings.output_dir, args.serve) if args.serve else None
-    results = run_local(settings, transport=args.transport, progress=not args.quiet, retry_failed=args.retry_failed)
+    results = run_local(settings, transport=checked.transport, progress=not args.quiet, retry_failed=args.retry_failed)
     out = Path(settings.output_dir)
     tally = results["tally"]
     print(
@@ -195,15 +286,26 @@ def _exit_at_once(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("hzz-pipeline")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hzz", description=__doc__)
+    parser = _Parser(prog="hzz", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _verbosity_options(parser, default=False)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _run_parser(subparsers)
     _requeue_parser(subparsers)
     _check_parser(subparsers)
     gen = subparsers.add_parser("generate", help="write synthetic files in a release's schema", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
-    subparsers.add_parser("settings", help="list the settings and their HZZ_… variables")
+    _settings_parser(subparsers)
     console = argv is None  # the hzz command itself, not a call from Python
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["generate"]:
@@ -213,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         return generate_main(argv[1:])
     args = parser.parse_args(argv)
     configure_logging("hzz")
-    logging.getLogger().setLevel(logging.WARNING)
+    # Warnings by default; -v: what the run does (INFO), -vv: debug; -q: errors only.
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO)[min(args.verbose, 1)]
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose >= 2 else level)
     try:
         if args.command == "run":
             code = _run(args)
@@ -224,8 +328,14 @@ def main(argv: list[str] | None = None) -> int:
             return _requeue(args)
         if args.command == "check":
             return _check(args)
-        print(settings_table())
-        return 0
+        return _show_settings(args)
     except HZZError as e:
-        print(f"hzz: error: {e}", file=sys.stderr)
+        # One line per problem (settings report all of theirs at once); -v adds the error behind it.
+        for line in str(e).splitlines():
+            print(f"hzz: error: {line}", file=sys.stderr)
+        if args.verbose:
+            detail = "".join(traceback.format_exception(e)).rstrip()
+            print(textwrap.indent(detail, "    "), file=sys.stderr)
+        if console:
+            _exit_at_once(2)
         return 2

@@ -19,11 +19,11 @@ from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a 
 
 from hzz import processes
 from hzz.shared.aggregation import Aggregator, run_aggregator
-from hzz.shared.data_vars import Settings
+from hzz.shared.data_vars import Settings, mask_password
 from hzz.shared.errors import BrokerUnavailable, HZZError
 from hzz.shared.messaging import QueueNames, Transport
 from hzz.shared.messaging.embedded import EmbeddedTransport
-from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
+from hzz.shared.messaging.rabbitmq import RabbitMQTransport, probe_broker
 from hzz.shared.outputs import RESULTS_FILE, ensure_writable, run_folder
 from hzz.shared.processing import worker_process
 from hzz.shared.runs import load_run, publish_run, requeue_failed
@@ -39,19 +39,34 @@ WORKER_STOP_SECONDS = 60
 
 
 def choose_transport(settings: Settings, choice: TransportChoice) -> Literal["rabbitmq", "embedded"]:
-    """RabbitMQ if asked for or if a broker answers at the configured URL; embedded otherwise.
+    """The transport a run uses: RabbitMQ if asked for or if a broker answers; embedded if asked for
+    or (auto) if nothing listens at the broker's address.
+
+    "auto" falls back to the embedded transport only when nothing listens (the connection is
+    refused or no route reaches the host): a broker that answers and refuses (wrong credentials,
+    no such vhost), a name that does not resolve or an address that does not answer are errors,
+    never silently replaced by another transport.
 
     Raises:
-        BrokerUnavailable: RabbitMQ was asked for and does not answer.
+        BrokerUnavailable: the broker is needed and cannot be used; the message says why (the
+            broker's own reason when it refused) and what to do. Its cause is pika's error.
+        ConfigError: the broker URL is malformed.
     """
     if choice == "embedded":
         return "embedded"
-    if broker_answers(settings.broker_url):
+    probe = probe_broker(settings.broker_url)
+    if probe.answers:
         return "rabbitmq"
-    if choice == "rabbitmq":
-        msg = f"no RabbitMQ answers at {settings.public_dict()['broker_url']}; start one or use --transport embedded"
-        raise BrokerUnavailable(msg)
-    return "embedded"
+    if choice == "auto" and probe.outcome == "nothing_listens":
+        return "embedded"
+    if probe.outcome == "refused":
+        todo = "fix the user, password or vhost of --broker-url (HZZ_BROKER_URL), or use --transport embedded"
+    elif probe.outcome == "nothing_listens":
+        todo = "start one (rabbitmq-server -detached), or use --transport embedded or auto"
+    else:
+        todo = "check --broker-url (HZZ_BROKER_URL), or use --transport embedded"
+    msg = f"broker: {probe.reason} (HZZ_BROKER_URL {mask_password(settings.broker_url)}); {todo}"
+    raise BrokerUnavailable(msg) from probe.error
 
 
 def _clone(transport: Transport) -> Transport:

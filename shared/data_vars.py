@@ -10,19 +10,30 @@ release (its samples, groups, luminosity, files and physics) is in :mod:`hzz.sha
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from hzz.shared.errors import ConfigError
 from hzz.shared.outputs import RUN_ID_PATTERN
 from hzz.shared.releases import RELEASES, Release, get_release
 
-__all__ = ["PROFILE_NAMES", "Settings", "env_name", "settings_table"]
+__all__ = [
+    "MAX_WORKERS_PER_CORE",
+    "PROFILE_NAMES",
+    "Settings",
+    "broker_url_problem",
+    "env_name",
+    "mask_password",
+    "max_workers",
+    "setting_sources",
+    "settings_table",
+]
 
 #: The analysis profiles: one per release (:mod:`hzz.shared.releases`).
 PROFILE_NAMES = tuple(RELEASES)
@@ -30,6 +41,80 @@ PROFILE_NAMES = tuple(RELEASES)
 
 #: The ``samples`` value that stands for every sample of the profile's release.
 ALL_SAMPLES = ("all",)
+
+#: Most worker processes per core that ``hzz run`` starts. A worker holds ~150 MB (README,
+#: Performance); more workers than cores only help while they wait on remote reads, and beyond a
+#: few per core they only add memory and contention (``--workers 1000`` once started 40 processes
+#: in 3 s before anything failed).
+MAX_WORKERS_PER_CORE = 4
+#: Why the number of workers is bounded, for the refusal.
+WORKERS_REASON = (
+    f"at most {MAX_WORKERS_PER_CORE} per core: each worker process holds ~150 MB, and more processes "
+    "than cores only add contention"
+)
+#: The query parameters pika accepts in an AMQP URL, and how each is parsed (None: left to pika).
+_BROKER_QUERY: dict[str, type | None] = {
+    "backpressure_detection": None,
+    "blocked_connection_timeout": float,
+    "channel_max": int,
+    "client_properties": None,
+    "connection_attempts": int,
+    "frame_max": int,
+    "heartbeat": int,
+    "locale": None,
+    "retry_delay": float,
+    "socket_timeout": float,
+    "stack_timeout": float,
+    "ssl_options": None,
+    "tcp_options": None,
+}
+
+
+def max_workers() -> int:
+    """The most worker processes a run may ask for on this machine (:data:`MAX_WORKERS_PER_CORE` per core)."""
+    return MAX_WORKERS_PER_CORE * max(1, os.cpu_count() or 1)
+
+
+def mask_password(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    try:
+        password = urlparse(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def broker_url_problem(url: str) -> str | None:
+    """What is wrong with an AMQP URL, as the "expected …" half of a refusal; None when it is well formed.
+
+    Checked without connecting (and without pika, which this module does not import): the scheme,
+    a host, a port in 1–65535, and query parameters that pika knows with values of their type.
+    """
+    shape = "amqp://user:password@host:port/vhost"
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError as e:  # urllib says "Port out of range 0-65535" or "Port could not be cast …"
+        return f"a port in 1–65535 ({e})"
+    if parsed.scheme not in ("amqp", "amqps"):
+        return f"a URL like {shape} (scheme amqp or amqps)"
+    if not parsed.hostname:
+        return f"a URL like {shape}, with a host"
+    if port is not None and not 1 <= port <= 65535:
+        return "a port in 1–65535"
+    for name, raw in parse_qsl(parsed.query, keep_blank_values=True):
+        if name not in _BROKER_QUERY:
+            return f"query parameters among {', '.join(sorted(_BROKER_QUERY))}, not {name!r}"
+        kind = _BROKER_QUERY[name]
+        if kind is None:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            return f"{name}={raw!r} to be {'a whole number' if kind is int else 'a number'}"
+        if not (math.isfinite(value) and value >= 0):
+            return f"{name}={raw!r} to be a finite number ≥ 0"
+    return None
 
 
 def _setting(default: Any, doc: str, **kwargs: Any) -> Any:
@@ -105,14 +190,29 @@ class Settings:
         """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        problems: list[str] = []
+        cause: BaseException | None = None
         for f in dataclasses.fields(cls):
             name = env_name(f.name)
-            if name in environ:
-                values[f.name] = _parse(f, environ[name], name)
+            if name in environ and overrides.get(f.name) is None:
+                try:
+                    values[f.name] = _parse(f, environ[name], name)
+                except ConfigError as e:
+                    problems.append(str(e))  # the others are still checked: all problems at once
+                    cause = cause or e.__cause__
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("samples"), str):
             values["samples"] = _split_samples(values["samples"])
-        return cls(**values)
+        try:
+            settings = cls(**values)
+        except ConfigError as e:
+            problems.extend(str(e).splitlines())
+            cause = cause or e
+            settings = None
+        if problems:
+            raise ConfigError("\n".join(problems)) from cause
+        assert settings is not None
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -121,35 +221,56 @@ class Settings:
     def validate(self) -> None:
         """Refuse settings that cannot give a sensible run, saying what to change.
 
+        Every problem is found, not only the first: the error has one line per bad setting.
+
         Raises:
-            ConfigError: names the setting, its environment variable and the accepted values.
+            ConfigError: names each bad setting, its environment variable and the accepted values.
         """
+        problems = self.problems()
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """One line per setting that cannot give a sensible run (empty: the settings are fine)."""
+        problems: list[str] = []
+
+        def refuse(field_name: str, value: Any, expected: str) -> None:
+            problems.append(_refusal(field_name, value, expected))
+
         if self.profile not in PROFILE_NAMES:
-            _refuse("profile", self.profile, f"one of {', '.join(PROFILE_NAMES)}")
-        if not self.samples:
-            _refuse("samples", "", "at least one sample, or all")
-        known = RELEASES[self.profile].samples
-        unknown = [s for s in self.samples if s not in known]
-        if unknown:
-            _refuse("samples", ",".join(unknown), f"names among {', '.join(known)}")
+            refuse("profile", self.profile, f"one of {', '.join(PROFILE_NAMES)}")
+        elif not self.samples:
+            refuse("samples", "", "at least one sample, or all")
+        else:
+            known = RELEASES[self.profile].samples
+            unknown = [s for s in self.samples if s not in known]
+            if unknown:
+                refuse("samples", ",".join(unknown), f"names among {', '.join(known)}")
         if not 0.0 < self.fraction <= 1.0:
-            _refuse("fraction", self.fraction, "a number in (0, 1]")
+            refuse("fraction", self.fraction, "a number in (0, 1]")
         if self.chunk_size < 1:
-            _refuse("chunk_size", self.chunk_size, "a whole number of entries ≥ 1")
-        if self.workers < 1:
-            _refuse("workers", self.workers, "a whole number ≥ 1")
+            refuse("chunk_size", self.chunk_size, "a whole number of entries ≥ 1")
+        most = max_workers()
+        if not 1 <= self.workers <= most:
+            refuse("workers", self.workers, f"a whole number in 1–{most} ({WORKERS_REASON})")
         if self.max_retries < 0:
-            _refuse("max_retries", self.max_retries, "a whole number ≥ 0")
-        if self.lumi is None or self.lumi <= 0:
-            _refuse("lumi", self.lumi, "a positive luminosity in fb⁻¹")
-        if self.refresh_seconds <= 0:
-            _refuse("refresh_seconds", self.refresh_seconds, "a positive number of seconds")
-        if not self.stall_seconds > 0:
-            _refuse("stall_seconds", self.stall_seconds, "a positive number of seconds")
+            refuse("max_retries", self.max_retries, "a whole number ≥ 0")
+        if self.lumi is None or not (math.isfinite(self.lumi) and self.lumi > 0):
+            refuse("lumi", self.lumi, "a finite, positive luminosity in fb⁻¹")
+        if not (math.isfinite(self.refresh_seconds) and self.refresh_seconds > 0):
+            refuse("refresh_seconds", self.refresh_seconds, "a finite, positive number of seconds")
+        if not self.stall_seconds > 0:  # inf is allowed: never report a stall
+            refuse("stall_seconds", self.stall_seconds, "a positive number of seconds")
         if self.run_id and not RUN_ID_PATTERN.fullmatch(self.run_id):
-            _refuse("run_id", self.run_id, "1–64 letters, digits, '.', '_' or '-' (it names a folder)")
+            refuse("run_id", self.run_id, "1–64 letters, digits, '.', '_' or '-' (it names a folder)")
         if not self.queue_prefix:
-            _refuse("queue_prefix", self.queue_prefix, "a non-empty queue name prefix")
+            refuse("queue_prefix", self.queue_prefix, "a non-empty queue name prefix")
+        if not self.output_dir.strip():
+            refuse("output_dir", self.output_dir, "a folder's path (empty would write into the current folder)")
+        broker_problem = broker_url_problem(self.broker_url)
+        if broker_problem:
+            refuse("broker_url", mask_password(self.broker_url), broker_problem)
+        return problems
 
     def with_new_run_id(self) -> Settings:
         """This run's settings with a fresh run id, unless one was given."""
@@ -172,10 +293,27 @@ class Settings:
         values["samples"] = list(self.samples)
         if self.signing_key:
             values["signing_key"] = "***"
-        parsed = urlparse(self.broker_url)
-        if parsed.password:
-            values["broker_url"] = self.broker_url.replace(f":{parsed.password}@", ":***@")
+        values["broker_url"] = mask_password(self.broker_url)
         return values
+
+
+def setting_sources(environ: Mapping[str, str] | None = None, **overrides: Any) -> dict[str, str]:
+    """Where each setting of :meth:`Settings.from_env` with these arguments comes from.
+
+    Returns:
+        dict[str, str]: per field, "option" (an override), "environment" (its ``HZZ_…``
+        variable) or "default".
+    """
+    environ = os.environ if environ is None else environ
+    sources = {}
+    for f in dataclasses.fields(Settings):
+        if overrides.get(f.name) is not None:
+            sources[f.name] = "option"
+        elif env_name(f.name) in environ:
+            sources[f.name] = "environment"
+        else:
+            sources[f.name] = "default"
+    return sources
 
 
 def env_name(field_name: str) -> str:
@@ -218,6 +356,5 @@ def _split_samples(raw: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in raw.split(",") if s.strip())
 
 
-def _refuse(field_name: str, value: Any, expected: str) -> None:
-    msg = f"setting {field_name} ({env_name(field_name)}) is {value!r}; expected {expected}"
-    raise ConfigError(msg)
+def _refusal(field_name: str, value: Any, expected: str) -> str:
+    return f"setting {field_name} ({env_name(field_name)}) is {value!r}; expected {expected}"

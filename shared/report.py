@@ -139,7 +139,9 @@ def results_document(
         "plot": dict(PLOT_FILES),
         "root_file": ROOT_FILE,
         "profile": tally.release.name,
-        "settings": tally.manifest.settings,
+        "settings": {k: v for k, v in tally.manifest.settings.items() if k != "transport"},
+        # {"kind": "rabbitmq" | "embedded", "broker_url": masked or None}; None for older runs
+        "transport": tally.manifest.settings.get("transport"),
         "versions": _versions(),
         "workers": _workers(tally),
     }

@@ -8,6 +8,7 @@ tasks with attempt 0. The producer service and ``hzz`` both call these.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ConfigError
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkTask, RequeueNotice, RunManifest
-from hzz.shared.messaging import Transport
+from hzz.shared.messaging import Transport, transport_info
 from hzz.shared.outputs import RUNS_FOLDER
 from hzz.shared.runstore import load_run_state
 
@@ -42,6 +43,8 @@ def publish_run(settings: Settings, transport: Transport, *, progress: bool = Fa
         RunManifest: what was published.
     """
     manifest, tasks = plan_run(settings)
+    # Which transport carries the run, for results.json and the page (say what runs where).
+    manifest = dataclasses.replace(manifest, settings={**manifest.settings, "transport": transport_info(transport)})
     transport.publish(transport.names.results, manifest.encode())
     for task in tqdm(tasks, desc="publishing chunks", unit="chunk", disable=not progress, leave=False):
         transport.publish(transport.names.tasks, task.encode())

@@ -241,3 +241,17 @@ def test_in_a_jupyter_kernel_a_run_returns_and_shows_its_result(
     outputs = [o for cell in notebook.cells for o in cell.outputs]
     streams = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
     assert "died" not in streams and "Error" not in streams
+
+
+def test_run_refuses_what_the_preflight_refuses_naming_each_problem(tmp_path: Path) -> None:
+    # Given a dataset folder that is not there and an output "folder" that is a file
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    # When hzz.run is called, then ConfigError lists both, one line each, and nothing ran
+    with pytest.raises(ConfigError) as caught:
+        hzz.run(dataset=tmp_path / "nowhere", output_dir=blocker, transport="embedded", progress=False)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert "nowhere" in lines[0] and "no such folder" in lines[0]
+    assert "a-file" in lines[1] and "is a file" in lines[1]

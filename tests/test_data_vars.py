@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hzz.shared.data_vars import Settings, env_name, settings_table
+from hzz.shared.data_vars import (
+    MAX_WORKERS_PER_CORE,
+    Settings,
+    broker_url_problem,
+    env_name,
+    max_workers,
+    setting_sources,
+    settings_table,
+)
 from hzz.shared.errors import ConfigError
 from hzz.shared.releases import DATA_GROUP, get_release, release_of_sample
 
@@ -85,7 +94,7 @@ OVERRIDES: list[tuple[str, str, str, Any]] = [
     ("HZZ_BROKER_URL", "amqp://u:p@rabbit:5672/%2F", "broker_url", "amqp://u:p@rabbit:5672/%2F"),
     ("HZZ_QUEUE_PREFIX", "test-7", "queue_prefix", "test-7"),
     ("HZZ_OUTPUT_DIR", "/tmp/out", "output_dir", "/tmp/out"),
-    ("HZZ_WORKERS", "7", "workers", 7),
+    ("HZZ_WORKERS", "3", "workers", 3),  # ≤ MAX_WORKERS_PER_CORE × cores on any machine
     ("HZZ_MAX_RETRIES", "0", "max_retries", 0),
     ("HZZ_REFRESH_SECONDS", "0.5", "refresh_seconds", 0.5),
     ("HZZ_RUN_ID", "20261125-103000-a1b2c3", "run_id", "20261125-103000-a1b2c3"),
@@ -191,6 +200,26 @@ def test_a_new_run_id_is_made_only_when_none_is_given() -> None:
         ("HZZ_LUMI", "0", "lumi"),
         ("HZZ_REFRESH_SECONDS", "0", "refresh_seconds"),
         ("HZZ_QUEUE_PREFIX", "", "queue_prefix"),
+        ("HZZ_LUMI", "nan", "lumi"),
+        ("HZZ_LUMI", "inf", "lumi"),
+        ("HZZ_LUMI", "-10", "lumi"),
+        ("HZZ_REFRESH_SECONDS", "nan", "refresh_seconds"),
+        ("HZZ_REFRESH_SECONDS", "inf", "refresh_seconds"),
+        ("HZZ_REFRESH_SECONDS", "-1", "refresh_seconds"),
+        ("HZZ_STALL_SECONDS", "nan", "stall_seconds"),
+        ("HZZ_WORKERS", "1000", "workers"),
+        ("HZZ_OUTPUT_DIR", "", "output_dir"),
+        ("HZZ_OUTPUT_DIR", "  ", "output_dir"),
+        ("HZZ_BROKER_URL", "not a url", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:99999/", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:0/", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:port/", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/?heartbeat=abc", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/?heartbeat=-5", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/?socket_timeout=nan", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/?hearbeat=30", "broker_url"),
+        ("HZZ_BROKER_URL", "http://rabbitmq:5672/", "broker_url"),
+        ("HZZ_BROKER_URL", "amqp:///%2F", "broker_url"),
     ],
 )
 def test_an_out_of_range_value_is_refused_naming_the_setting_and_its_variable(
@@ -233,6 +262,84 @@ def test_a_value_that_is_not_a_number_is_refused_naming_the_setting_and_its_vari
     assert variable in message
     assert repr(raw) in message
     assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_too_many_workers_are_refused_with_the_bound_and_its_reason() -> None:
+    # Given more workers than MAX_WORKERS_PER_CORE per core
+    most = max_workers()
+    assert most == MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+    # When the settings are built with the bound and one more
+    # Then the bound is accepted, one more is refused with the bound and why there is one
+    assert Settings(workers=most).workers == most
+    with pytest.raises(ConfigError) as caught:
+        Settings(workers=most + 1)
+    message = str(caught.value)
+    assert f"is {most + 1}; expected a whole number in 1–{most}" in message
+    assert "per core" in message and "~150 MB" in message and "contention" in message
+
+
+def test_every_bad_setting_is_reported_at_once_one_line_each() -> None:
+    # Given four bad settings, one of them not a number
+    environ = {"HZZ_LUMI": "inf", "HZZ_REFRESH_SECONDS": "nan", "HZZ_CHUNK_SIZE": "many", "HZZ_OUTPUT_DIR": ""}
+
+    # When the settings are read
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(environ)
+
+    # Then the error has one line per bad setting, each naming its variable; the parse error is the cause
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 4
+    for variable, line in zip(
+        ["HZZ_CHUNK_SIZE", "HZZ_LUMI", "HZZ_REFRESH_SECONDS", "HZZ_OUTPUT_DIR"], lines, strict=True
+    ):
+        assert variable in line
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_an_option_replaces_a_bad_environment_value_without_reading_it() -> None:
+    # Given a bad HZZ_LUMI and a luminosity given on the command line
+    # When the settings are read, then the option wins and the variable is not even parsed
+    assert Settings.from_env({"HZZ_LUMI": "ten"}, lumi=3.0).lumi == 3.0
+
+
+def test_a_refused_broker_url_never_shows_its_password() -> None:
+    # Given a malformed URL with a password
+    with pytest.raises(ConfigError) as caught:
+        Settings(broker_url="amqp://hzz:s3cr3t-pw@rabbitmq:99999/")
+
+    # Then the password is masked in the refusal
+    assert "s3cr3t-pw" not in str(caught.value)
+    assert "amqp://hzz:***@rabbitmq:99999/" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://guest:guest@localhost:5672/%2F",
+        "amqps://u:p@broker.example:5671/vhost?heartbeat=30&connection_attempts=3",
+        "amqp://rabbitmq",
+        "amqp://u:p@[::1]:5672/?socket_timeout=2.5&ssl_options=%7B%7D",
+    ],
+)
+def test_well_formed_broker_urls_are_accepted(url: str) -> None:
+    assert broker_url_problem(url) is None
+    assert Settings(broker_url=url).broker_url == url
+
+
+def test_setting_sources_say_default_environment_or_option() -> None:
+    # Given one setting in the environment, one on the command line, one in both
+    environ = {"HZZ_LUMI": "5", "HZZ_FRACTION": "0.5"}
+
+    # When their sources are asked
+    sources = setting_sources(environ, fraction=0.25, workers=2, dataset=None)
+
+    # Then the option beats the environment, which beats the default; None is no option
+    assert sources["lumi"] == "environment"
+    assert sources["fraction"] == "option"
+    assert sources["workers"] == "option"
+    assert sources["dataset"] == "default"
+    assert set(sources) == {f.name for f in dataclasses.fields(Settings)}
 
 
 def test_the_unknown_sample_is_named_with_the_known_ones() -> None:

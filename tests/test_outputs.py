@@ -201,8 +201,10 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "profile",
         "significance",
         "workers",
+        "transport",
     }
     assert doc["schema_version"] == 1
+    assert doc["transport"] is None  # a manifest that does not record its transport (published before it was)
     assert doc["run_id"] == RUN
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc
 

@@ -179,16 +179,29 @@ def test_an_unreachable_url_fails_its_chunks_without_hanging(tmp_path: Path) -> 
 def test_the_hzz_command_prints_its_summary_and_exits_with_the_runs_status(
     real_dataset: Path, tmp_path: Path, samples: str, status: int
 ) -> None:
-    # Given the hzz command (which ends its process at once after the results are written)
+    # Given the hzz command (which ends its process at once after the results are written), and a
+    # data_C whose tree lacks the branches: it passes the preflight (which refuses a missing file,
+    # tests/test_cli_run.py) and its chunk fails
+    import numpy as np
+    import uproot
+
     hzz = Path(sys.executable).parent / "hzz"
     command = [str(hzz)] if hzz.exists() else [sys.executable, "-m", "hzz"]
     out = tmp_path / "out"
+    dataset = tmp_path / "dataset"
+    (dataset / "Data").mkdir(parents=True)
+    for sample in ("data_A", "data_B"):
+        (dataset / "Data" / f"{sample}.4lep.root").write_bytes(
+            (real_dataset / "Data" / f"{sample}.4lep.root").read_bytes()
+        )
+    with uproot.recreate(dataset / "Data" / "data_C.4lep.root") as file:
+        file.mktree("mini", {"x": np.int64}).extend({"x": np.arange(10)})
 
-    # When it runs a complete run and one with a missing file, its output going to a pipe
+    # When it runs a complete run and one with a failing chunk, its output going to a pipe
     # (block-buffered: PYTHONUNBUFFERED is taken away)
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     done = subprocess.run(
-        [*command, "run", "--dataset", str(real_dataset), "--samples", samples, "--workers", "2",
+        [*command, "run", "--dataset", str(dataset), "--samples", samples, "--workers", "2",
          "--transport", "embedded", "--quiet", "--output-dir", str(out)],
         capture_output=True, text=True, timeout=300, check=False, env=environment,
     )  # fmt: skip

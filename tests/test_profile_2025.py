@@ -199,11 +199,28 @@ def test_the_2020_profile_has_no_significance_and_its_own_binning() -> None:
 
 
 def test_a_2025_run_with_a_broken_file_is_finished_by_the_documented_retry(dataset_2025: Path, tmp_path: Path) -> None:
-    # Given a 2025 dataset whose ZZ* file is unreadable, run as a user would (the command line)
+    # Given a 2025 dataset whose ZZ* file opens but cannot be read (its baskets garbled: a missing
+    # file would be refused before the run), run as a user would (the command line)
+    import uproot
+
     samples = "data15_periodD,mc_700600.Sh_2212_llll"
     llll = Path(Settings(profile="2025", dataset=str(dataset_2025)).file_location("mc_700600.Sh_2212_llll"))
     kept = tmp_path / "kept.root"
     llll.rename(kept)
+    with uproot.open(kept) as file:
+        spans = [
+            (int(seek) + int(size) // 2, 16)
+            for branch in file["analysis"].branches
+            for seek, size in zip(
+                branch.member("fBasketSeek")[: branch.num_baskets],
+                branch.member("fBasketBytes")[: branch.num_baskets],
+                strict=True,
+            )
+        ]
+    garbled = bytearray(kept.read_bytes())
+    for middle, length in spans:
+        garbled[middle : middle + length] = b"\xa5" * length
+    llll.write_bytes(bytes(garbled))
     common = ["--profile", "2025", "--dataset", str(dataset_2025), "--samples", samples, "--transport", "embedded"]
     command = [sys.executable, "-m", "hzz", "run", *common, "--workers", "1", "--quiet"]
     try:

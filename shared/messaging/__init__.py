@@ -58,6 +58,8 @@ __all__ = [
     "handle_delivery",
     "refusal",
     "touch_heartbeat",
+    "transport_info",
+    "transport_line",
     "wake_on_stop",
 ]
 
@@ -122,6 +124,8 @@ GiveUp = Callable[[bytes, str], Iterable[Outgoing]]
 
 class Transport(Protocol):
     names: QueueNames
+    #: "rabbitmq" or "embedded": what ``results.json`` and ``hzz run``'s first line call it.
+    kind: str
 
     def publish(self, queue: str, body: bytes, headers: Mapping[str, Any] | None = None) -> None: ...
 
@@ -248,6 +252,25 @@ def give_up_delivery(give_up: GiveUp | None, queue: str, body: bytes, reason: st
         except Exception as e:
             reason = f"{reason}; giving up failed too: {type(e).__name__}: {e}"
     return [dead_letter_logged(queue, body, reason, dead)]
+
+
+def transport_info(transport: Transport) -> dict[str, Any]:
+    """What runs a run's messages, for ``results.json``: ``{"kind": …, "broker_url": … (password masked) or None}``."""
+    from hzz.shared.data_vars import mask_password
+
+    url = getattr(transport, "url", None)
+    return {"kind": transport.kind, "broker_url": mask_password(url) if url else None}
+
+
+def transport_line(info: dict[str, Any] | None) -> str:
+    """``info`` of :func:`transport_info` in words: "rabbitmq at amqp://guest:***@host:5672/%2F"."""
+    if not info:
+        return "not recorded"
+    if info.get("broker_url"):
+        return f"{info['kind']} at {info['broker_url']}"
+    if info.get("kind") == "embedded":
+        return "embedded (queues in this machine's memory, no broker)"
+    return str(info.get("kind"))
 
 
 def connect(settings: Settings, *, stop: threading.Event | None = None, now: bool = True) -> Transport:

@@ -40,6 +40,9 @@ class EmbeddedTransport:
     that both transports run exactly the same code paths.
     """
 
+    #: What :func:`hzz.shared.messaging.transport_info` calls this transport.
+    kind = "embedded"
+
     def __init__(self, names: QueueNames, queues: Mapping[str, Any], *, signer: Signer | None = None) -> None:
         self.names = names
         self.signer = signer

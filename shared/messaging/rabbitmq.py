@@ -14,17 +14,22 @@ so the worker can still record the chunk as failed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import re
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pika
 import pika.exceptions
 
-from hzz.shared.errors import BrokerUnavailable
+from hzz.shared.data_vars import mask_password
+from hzz.shared.errors import BrokerUnavailable, ConfigError
 from hzz.shared.messaging import (
     BATCH_MESSAGES,
     BATCH_SECONDS,
@@ -46,7 +51,15 @@ from hzz.shared.messaging import (
 from hzz.shared.retry import backoff_seconds
 from hzz.shared.signing import Signer
 
-__all__ = ["DELIVERY_LIMIT", "POISON_DELIVERIES", "RabbitMQTransport", "broker_answers"]
+__all__ = [
+    "DELIVERY_LIMIT",
+    "POISON_DELIVERIES",
+    "BrokerProbe",
+    "RabbitMQTransport",
+    "broker_answers",
+    "broker_parameters",
+    "probe_broker",
+]
 
 log = logging.getLogger(__name__)
 # pika's adapters log every failed connection attempt at ERROR with a traceback; this module
@@ -79,6 +92,9 @@ class RabbitMQTransport:
         signer: signs what is published and checks what is consumed; without one, messages go
             out unsigned and nothing can be consumed (every delivery is refused).
     """
+
+    #: What :func:`hzz.shared.messaging.transport_info` calls this transport.
+    kind = "rabbitmq"
 
     def __init__(
         self,
@@ -158,7 +174,7 @@ class RabbitMQTransport:
         raise BrokerUnavailable(msg)
 
     def _connect_once(self) -> Any:
-        params = pika.URLParameters(self.url)
+        params = broker_parameters(self.url)
         params.blocked_connection_timeout = params.blocked_connection_timeout or BLOCKED_TIMEOUT_SECONDS
         self._connection = pika.BlockingConnection(params)
         self._channel = self._open_channel()
@@ -420,7 +436,7 @@ class RabbitMQTransport:
     @property
     def address(self) -> str:
         """``host:port`` of the broker (never the password)."""
-        params = pika.URLParameters(self.url)
+        params = broker_parameters(self.url)
         return f"{params.host}:{params.port}"
 
 
@@ -478,14 +494,106 @@ def _describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-def broker_answers(url: str, *, timeout: float = 2.0) -> bool:
-    """Whether a RabbitMQ broker accepts a connection at ``url`` (one quick try)."""
-    params = pika.URLParameters(url)
+def broker_parameters(url: str) -> pika.URLParameters:
+    """pika's connection parameters of ``url``.
+
+    Raises:
+        ConfigError: pika cannot read the URL (a bad port, an unknown or malformed query parameter).
+    """
+    try:
+        return pika.URLParameters(url)
+    except Exception as e:  # pika raises ValueError, IndexError, SyntaxError … for a malformed URL
+        msg = f"setting broker_url (HZZ_BROKER_URL) is {mask_password(url)!r}; expected a valid AMQP URL ({e})"
+        raise ConfigError(msg) from e
+
+
+#: What a probe of the broker found: it answers, nothing listens, or something else went wrong.
+ProbeOutcome = Literal["answers", "nothing_listens", "refused", "unreachable"]
+#: Socket errors that mean no process listens at the address (or no route reaches it).
+_NOTHING_LISTENS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+
+
+@dataclass(frozen=True)
+class BrokerProbe:
+    """One connection attempt to the broker: ``outcome``, a one-line ``reason`` and the ``error`` behind it."""
+
+    outcome: ProbeOutcome
+    address: str
+    reason: str = ""
+    error: BaseException | None = None
+
+    @property
+    def answers(self) -> bool:
+        return self.outcome == "answers"
+
+
+def probe_broker(url: str, *, timeout: float = 2.0) -> BrokerProbe:
+    """Try once to connect to the broker at ``url`` and say what happened.
+
+    "nothing_listens": the connection was refused or no route reaches the host (no broker there);
+    "refused": a broker answered and refused the user or the vhost (its reason given);
+    "unreachable": the name does not resolve, no answer in time, or not an AMQP broker.
+
+    Raises:
+        ConfigError: the URL is malformed.
+    """
+    params = broker_parameters(url)
     params.socket_timeout = timeout
     params.blocked_connection_timeout = timeout
+    params.stack_timeout = timeout + 1
     params.connection_attempts = 1
+    address = f"{params.host}:{params.port}"
     try:
-        pika.BlockingConnection(params).close()
-    except (pika.exceptions.AMQPError, OSError):
+        with _quiet("pika.connection"):  # it logs the refusal at ERROR; the probe's reason says it in one line
+            pika.BlockingConnection(params).close()
+    except _REFUSED as e:
+        return BrokerProbe("refused", address, f"RabbitMQ at {address} refused the connection: {_broker_reason(e)}", e)
+    except (pika.exceptions.AMQPError, OSError) as e:
+        inner = _innermost(e)
+        if isinstance(inner, socket.gaierror):
+            reason = f"cannot resolve the broker's host {params.host!r}: name resolution failed"
+            return BrokerProbe("unreachable", address, reason, e)
+        if isinstance(inner, OSError) and inner.errno in _NOTHING_LISTENS:
+            return BrokerProbe("nothing_listens", address, f"nothing listens at {address} ({inner.strerror})", e)
+        if isinstance(e, pika.exceptions.IncompatibleProtocolError):
+            reason = f"something at {address} answers, but not as an AMQP broker ({_describe(e)})"
+            return BrokerProbe("unreachable", address, reason, e)
+        return BrokerProbe("unreachable", address, f"no AMQP answer from {address} ({_describe(e)})", e)
+    return BrokerProbe("answers", address)
+
+
+def broker_answers(url: str, *, timeout: float = 2.0) -> bool:
+    """Whether a RabbitMQ broker accepts a connection at ``url`` (one quick try)."""
+    try:
+        return probe_broker(url, timeout=timeout).answers
+    except ConfigError:
         return False
-    return True
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _innermost(error: BaseException) -> BaseException:
+    while True:
+        inner = error.args[0] if error.args else getattr(error, "exception", None)
+        if not isinstance(inner, BaseException):
+            return error
+        error = inner
+
+
+def _broker_reason(error: BaseException) -> str:
+    """The broker's own words for closing the connection, e.g. "(403) ACCESS_REFUSED - Login was refused …"."""
+    inner = _innermost(error)
+    if isinstance(inner, pika.exceptions.ConnectionClosedByBroker):
+        return f"({inner.reply_code}) {inner.reply_text}"
+    # pika's "probable" errors carry the broker's close as text: "ConnectionClosedByBroker: (403) '…'".
+    found = re.search(r"\((\d{3})\) '([^']*)'", " ".join(str(a) for a in inner.args))
+    return f"({found[1]}) {found[2]}" if found else _describe(error)

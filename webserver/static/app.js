@@ -217,7 +217,9 @@
     renderGroups(r);
     renderYields(r);
     renderFailed(r ? r.failed_chunks : []);
-    renderKV($("settings"), r && r.settings);
+    // What ran the run's messages (results.json "transport"): RabbitMQ at its URL, or embedded.
+    const tr = r && r.transport;
+    renderKV($("settings"), r && r.settings && (tr ? { transport: tr.broker_url ? `${tr.kind} at ${tr.broker_url}` : tr.kind, ...r.settings } : r.settings));
     renderKV($("versions"), r && r.versions);
     const data = (r && r.data) || {};
     $("data-count").textContent = r ? fmtInt(data.in_range) : "—";
