@@ -228,8 +228,9 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
     """
     import uproot
 
-    from hzz.shared.analysis import _open_options, use_fastest_zlib, zlib_library
+    from hzz.shared.analysis import use_fastest_zlib, zlib_library
     from hzz.shared.releases.r2020 import DATA_BRANCHES, MC_BRANCHES, RELEASE, TREE_NAME
+    from hzz.shared.remote import open_options
 
     if fast_zlib:
         use_fastest_zlib()
@@ -239,7 +240,7 @@ def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | 
         for sample in settings.samples:
             location = settings.file_location(sample)
             branches = list(DATA_BRANCHES if RELEASE.is_data(sample) else MC_BRANCHES)
-            with uproot.open(location, **_open_options(location)) as file:
+            with uproot.open(location, **open_options(location)) as file:
                 tree = file[TREE_NAME]
                 stop = int(tree.num_entries * settings.fraction)
                 for arrays in tree.iterate(branches, entry_stop=stop, step_size=FLOOR_STEP, library="ak"):

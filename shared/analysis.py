@@ -19,7 +19,6 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlparse
 
 import awkward as ak
 import numpy as np
@@ -30,6 +29,8 @@ from hzz.shared.errors import ChunkError, PermanentChunkError, TransientChunkErr
 from hzz.shared.histograms import histogram_sums
 from hzz.shared.messages import ChunkResult, ChunkTask
 from hzz.shared.releases import Release, get_release
+from hzz.shared.remote import ReadDeadline, open_options, reads_within
+from hzz.shared.schema import column_checker
 
 __all__ = [
     "analyse_chunk",
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Seconds before a remote read gives up (and the chunk counts as transiently failed).
-REMOTE_TIMEOUT_SECONDS = 60.0
 
 
 def use_fastest_zlib() -> str:
@@ -96,42 +94,19 @@ def zlib_library() -> str:
     return "deflate" if isinstance(uproot.compression._decompress_ZLIB, _LibdeflateZLIB) else "zlib"
 
 
-def _open_options(location: str) -> dict[str, object]:
-    """How uproot opens a chunk's file: the source, and no array cache.
-
-    Local files are memory-mapped (uproot's default, fsspec, copies every read; mmap is ~10 %
-    faster per chunk here). Remote files go through uproot's own HTTP source, which needs no
-    extra packages and fetches all of a chunk's baskets in one multipart request. The array
-    cache is off: a chunk's arrays are read once, and the cache (100 MB per file) only raised
-    a worker's peak memory from ~200 to ~480 MB.
-    """
-    if urlparse(location).scheme in ("http", "https"):
-        return {"handler": _HTTPSource, "timeout": REMOTE_TIMEOUT_SECONDS, "array_cache": None}
-    return {"handler": uproot.source.file.MemmapSource, "array_cache": None}
-
-
-class _HTTPSource(uproot.source.http.HTTPSource):
-    """uproot's HTTPSource, able to read nothing.
-
-    A branch whose baskets are all embedded in the TTree's metadata (the small data files of the
-    2020 release) needs no byte range at all; uproot 5.7's HTTPSource then fails with an
-    IndexError on the empty list instead of returning no chunks.
-    """
-
-    def chunks(self, ranges: list[tuple[int, int]], notifications: Any) -> list[Any]:
-        if not ranges:
-            return []
-        return super().chunks(ranges, notifications)
-
-
-def open_tree(location: str, tree_name: str) -> uproot.ReadOnlyDirectory:
+def open_tree(location: str, tree_name: str, *, deadline: ReadDeadline | None = None) -> uproot.ReadOnlyDirectory:
     """Open a file and check that it holds the tree; the caller closes the file.
+
+    Args:
+        location: a local path or an HTTP(S) URL.
+        tree_name: the tree it must hold.
+        deadline: when a remote file's reads must be over (:mod:`hzz.shared.remote`).
 
     Raises:
         ChunkError: a transient or permanent error naming the file.
     """
     try:
-        file = uproot.open(location, **_open_options(location))
+        file = uproot.open(location, **open_options(location, deadline))
     except Exception as e:
         raise _classify(e, f"cannot open {location}") from e
     try:
@@ -146,20 +121,31 @@ def open_tree(location: str, tree_name: str) -> uproot.ReadOnlyDirectory:
     return file
 
 
-def count_entries(location: str, tree_name: str) -> int:
+def count_entries(location: str, tree_name: str, *, deadline_seconds: float | None = None) -> int:
     """The number of entries of the file's tree.
 
+    Args:
+        location: the file.
+        tree_name: its tree.
+        deadline_seconds: the time a remote file may take to answer in all (None: no deadline).
+
     Raises:
-        ChunkError: the file cannot be opened or has no such tree.
+        ChunkError: the file cannot be opened or has no such tree, or did not answer in time.
     """
-    with open_tree(location, tree_name) as file:
+    context = f"cannot count the entries of {location}"
+    with (
+        reads_within(location, deadline_seconds, context=context) as deadline,
+        open_tree(location, tree_name, deadline=deadline) as file,
+    ):
         return int(file[tree_name].num_entries)
 
 
 @contextmanager
-def _chunk_tree(task: ChunkTask, branches: Sequence[str], tree_name: str) -> Iterator[tuple[Any, int]]:
+def _chunk_tree(
+    task: ChunkTask, branches: Sequence[str], tree_name: str, deadline: ReadDeadline | None = None
+) -> Iterator[tuple[Any, int]]:
     """The open tree with every branch checked, and the chunk's last entry (exclusive)."""
-    with open_tree(task.location, tree_name) as file:
+    with open_tree(task.location, tree_name, deadline=deadline) as file:
         tree = file[tree_name]
         missing = [b for b in branches if b not in tree]
         if missing:
@@ -172,31 +158,39 @@ def _chunk_tree(task: ChunkTask, branches: Sequence[str], tree_name: str) -> Ite
         yield tree, stop
 
 
-def read_chunk(task: ChunkTask, branches: Sequence[str], tree_name: str) -> ak.Array:
+def read_chunk(
+    task: ChunkTask, branches: Sequence[str], tree_name: str, *, deadline: ReadDeadline | None = None
+) -> ak.Array:
     """Read only ``branches`` for the task's entry range.
 
     Raises:
         ChunkError: naming the chunk; transient or permanent by cause.
     """
-    with _chunk_tree(task, branches, tree_name) as (tree, stop):
+    with _chunk_tree(task, branches, tree_name, deadline) as (tree, stop):
         try:
             return tree.arrays(list(branches), entry_start=task.entry_start, entry_stop=stop, library="ak")
         except Exception as e:
             raise _classify(e, f"{task.describe()}: reading failed") from e
 
 
-def _measure(task: ChunkTask, release: Release, is_data: bool) -> tuple[int, np.ndarray, np.ndarray | None]:
+def _measure(
+    task: ChunkTask, release: Release, is_data: bool, deadline: ReadDeadline | None
+) -> tuple[int, np.ndarray, np.ndarray | None]:
     """(entries read, m4ℓ of the selected events, their weights), reading and computing overlapped.
 
     A release that names the branches its selection reads first gets a :class:`ChunkColumns`
-    mapping (the rest read on the reader thread meanwhile); the others a record array.
+    mapping (the rest read on the reader thread meanwhile); the others a record array. Either
+    way every column is checked against the release's declared types before it is used.
     """
     branches = release.branches(is_data=is_data)
     first = [b for b in branches if b in release.first_branches]
+    check = column_checker(release, where=task.describe(), entry_start=task.entry_start)
     if not first:
-        events = read_chunk(task, branches, release.tree)
+        events = read_chunk(task, branches, release.tree, deadline=deadline)
+        for branch in branches:
+            check(branch, events[branch])
         return len(events), *release.measure(events, sample=task.sample, lumi=task.lumi, is_data=is_data)
-    with _chunk_tree(task, branches, release.tree) as (tree, stop):
+    with _chunk_tree(task, branches, release.tree, deadline) as (tree, stop):
         entries = max(stop - task.entry_start, 0)
         rest = [b for b in branches if b not in first]
         with ChunkColumns(
@@ -206,27 +200,41 @@ def _measure(task: ChunkTask, release: Release, is_data: bool) -> tuple[int, np.
             entry_start=task.entry_start,
             entry_stop=stop,
             on_error=lambda e: _classify(e, f"{task.describe()}: reading failed"),
+            check=check,
         ) as columns:
             return entries, *release.measure(columns, sample=task.sample, lumi=task.lumi, is_data=is_data)
 
 
-def analyse_chunk(task: ChunkTask, *, worker: str = "") -> ChunkResult:
+def analyse_chunk(task: ChunkTask, *, worker: str = "", read_deadline: float | None = None) -> ChunkResult:
     """Run the selection on one chunk and histogram it.
+
+    Args:
+        task: the chunk.
+        worker: the name recorded in the result (default: host and process id).
+        read_deadline: seconds a remote file may take to answer in all (connecting and every
+            read); None: no deadline, each socket operation within a minute.
 
     Returns:
         ChunkResult: the histogram and counts.
 
     Raises:
-        ChunkError: the chunk cannot be read or does not have the release's layout.
+        ChunkError: the chunk cannot be read, does not have the release's layout or types, or
+            its remote file did not answer within ``read_deadline`` (:class:`ReadDeadlineExceeded`).
     """
     started = time.perf_counter()
     release = get_release(task.profile)
     is_data = release.is_data(task.sample)
     try:
-        entries, mass, weights = _measure(task, release, is_data)
+        with reads_within(task.location, read_deadline, context=task.describe()) as deadline:
+            entries, mass, weights = _measure(task, release, is_data, deadline)
     except ValueError as e:
         msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
         raise PermanentChunkError(msg) from e
+    if weights is not None and not np.isfinite(weights).all():
+        # Every branch was finite, yet their product is not (a zero sum of weights, an overflow).
+        bad = int(np.count_nonzero(~np.isfinite(weights)))
+        msg = f"{task.describe()}: {bad} of the {len(weights)} selected events weigh NaN or infinity"
+        raise PermanentChunkError(msg)
     sumw_total = float(len(mass)) if weights is None else float(np.sum(weights, dtype=np.float64))
     sumw2_total = sumw_total if weights is None else float(np.sum(np.square(weights, dtype=np.float64)))
     histogram = histogram_sums(mass, weights, release.binning)

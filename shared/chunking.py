@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 PARALLEL_OPENS = 8
 
 
-def _entries_or_none(location: str, tree: str) -> int | None:
+def _entries_or_none(location: str, tree: str, deadline_seconds: float) -> int | None:
     try:
-        return count_entries(location, tree)
+        return count_entries(location, tree, deadline_seconds=deadline_seconds)
     except ChunkError as e:
         log.warning("cannot count the entries of %s (%s); it becomes one chunk that will fail visibly", location, e)
         return None
@@ -43,7 +43,12 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
     locations = {sample: settings.file_location(sample) for sample in settings.samples}
     tree = settings.release.tree
     with ThreadPoolExecutor(PARALLEL_OPENS) as pool:
-        counts = pool.map(_entries_or_none, locations.values(), [tree] * len(locations))
+        counts = pool.map(
+            _entries_or_none,
+            locations.values(),
+            [tree] * len(locations),
+            [settings.read_deadline_seconds] * len(locations),
+        )
         entries = dict(zip(locations, counts, strict=True))
     manifest = RunManifest(
         run_id=settings.run_id,

@@ -57,6 +57,8 @@ class ChunkColumns(Mapping[str, ak.Array]):
         rest: read on the reader thread, in this order.
         entry_start, entry_stop: the chunk's entries.
         on_error: turns a reading error into the exception to raise (naming the chunk).
+        check: called with each column as it is read (on the thread that read it); raises to
+            refuse it (:mod:`hzz.shared.schema`). None: no check.
     """
 
     def __init__(
@@ -68,9 +70,17 @@ class ChunkColumns(Mapping[str, ak.Array]):
         entry_start: int,
         entry_stop: int,
         on_error: Callable[[BaseException], Exception],
+        check: Callable[[str, ak.Array], None] | None = None,
     ) -> None:
         self._on_error = on_error
-        self._read = lambda name: tree[name].array(entry_start=entry_start, entry_stop=entry_stop, library="ak")
+
+        def read(name: str) -> ak.Array:
+            array = tree[name].array(entry_start=entry_start, entry_stop=entry_stop, library="ak")
+            if check is not None:
+                check(name, array)
+            return array
+
+        self._read = read
         pool = reader_pool()
         # Queued first, so the reader starts on them while this thread reads the first ones.
         self._pending: dict[str, Future[ak.Array]] = {name: pool.submit(self._read, name) for name in rest}

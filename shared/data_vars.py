@@ -39,6 +39,10 @@ __all__ = [
 PROFILE_NAMES = tuple(RELEASES)
 
 
+#: Bounds of ``HZZ_READ_DEADLINE_SECONDS``: under a second no real server answers a chunk; past an
+#: hour a silent server holds a worker longer than any chunk needs.
+MIN_READ_DEADLINE, MAX_READ_DEADLINE = 1.0, 3600.0
+
 #: The ``samples`` value that stands for every sample of the profile's release.
 ALL_SAMPLES = ("all",)
 
@@ -168,6 +172,11 @@ class Settings:
         600.0,
         "A run whose pending chunks see no progress for this long is reported as stalled instead of waited for.",
     )
+    read_deadline_seconds: float = _setting(
+        60.0,
+        "Seconds a chunk of a remote (http/https) file may spend connecting and reading, all its tries together; "
+        "past it the chunk fails naming the server. Also bounds counting a remote file's entries.",
+    )
 
     def __post_init__(self) -> None:
         if self.profile in RELEASES:
@@ -270,6 +279,12 @@ class Settings:
         broker_problem = broker_url_problem(self.broker_url)
         if broker_problem:
             refuse("broker_url", mask_password(self.broker_url), broker_problem)
+        if not MIN_READ_DEADLINE <= self.read_deadline_seconds <= MAX_READ_DEADLINE:  # False for NaN
+            refuse(
+                "read_deadline_seconds",
+                self.read_deadline_seconds,
+                f"a number of seconds in [{MIN_READ_DEADLINE:g}, {MAX_READ_DEADLINE:g}]",
+            )
         return problems
 
     def with_new_run_id(self) -> Settings:

@@ -16,6 +16,7 @@ __all__ = [
     "HZZError",
     "PermanentChunkError",
     "RefusedFile",
+    "ReadDeadlineExceeded",
     "RetryLater",
     "TransientChunkError",
 ]
@@ -68,6 +69,14 @@ class RefusedFile(HZZError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class ReadDeadlineExceeded(ChunkError):
+    """A remote file did not answer in full within the read deadline (``HZZ_READ_DEADLINE_SECONDS``).
+
+    Neither kind above: the deadline covers every try of a chunk together, so once it has passed
+    there is no time left for another.
+    """
 
 
 class RetryLater(HZZError):

@@ -122,6 +122,8 @@ class ChunkTask(Message):
     chunk_id: str = ""
     #: How many times this chunk has been tried already (0 on the first delivery).
     attempt: int = 0
+    #: Seconds the earlier tries spent on a remote file: all tries share one read deadline.
+    read_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.chunk_id:

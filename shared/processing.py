@@ -15,21 +15,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from hzz.shared.analysis import analyse_chunk, default_worker_name, failed_result, use_fastest_zlib
 from hzz.shared.data_vars import Settings
-from hzz.shared.errors import PermanentChunkError, TransientChunkError
+from hzz.shared.errors import PermanentChunkError, ReadDeadlineExceeded, TransientChunkError
 from hzz.shared.logs import configure_logging
 from hzz.shared.messages import ChunkTask
 from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter
+from hzz.shared.remote import is_remote
 from hzz.shared.retry import backoff_seconds, should_retry
 
 __all__ = ["chunk_handler", "give_up_handler", "location_within", "run_worker", "worker_process"]
 
 log = logging.getLogger(__name__)
+
+#: A try of a remote chunk needs at least this much of its read deadline left to be worth making.
+MIN_TRY_SECONDS = 1.0
 
 
 def chunk_handler(
@@ -40,6 +45,7 @@ def chunk_handler(
     stop: threading.Event | None = None,
     backoff: Callable[[int], float] = backoff_seconds,
     dataset: str | None = None,
+    read_deadline: float | None = None,
 ) -> Callable[[bytes], list[Outgoing]]:
     """The function that turns one task message into the messages to publish.
 
@@ -56,6 +62,9 @@ def chunk_handler(
         backoff: seconds to wait before try ``attempt + 1``.
         dataset: read only files under this folder or URL (the run's dataset); a task naming
             another location fails without reading it. None: any location.
+        read_deadline: seconds a chunk of a remote file may take to connect and read, in all its
+            tries together (each retry carries the time spent so far); once spent, the chunk
+            fails saying so. None: no deadline.
     """
     pause = stop if stop is not None else threading.Event()
 
@@ -64,10 +73,23 @@ def chunk_handler(
         if dataset is not None and not location_within(task.location, dataset):
             error = PermanentChunkError(f"{task.describe()}: the location is outside the dataset {dataset}; not read")
             return _failed(names, task, error, body, worker)
+        budget = None
+        if read_deadline is not None and is_remote(task.location):
+            budget = read_deadline - task.read_seconds
+            if budget < MIN_TRY_SECONDS:
+                error = _deadline_spent(task, f"{task.describe()}: no time left", read_deadline, max_retries)
+                return _failed(names, task, error, body, worker)
         log.info("%s: started (attempt %d)", task.chunk_id, task.attempt)
+        started = time.monotonic()
         try:
-            result = analyse_chunk(task, worker=worker)
+            result = analyse_chunk(task, worker=worker, read_deadline=budget)
         except Exception as e:
+            if read_deadline is not None and budget is not None:  # a remote file: the tries share the deadline
+                task = dataclasses.replace(task, read_seconds=task.read_seconds + time.monotonic() - started)
+                if isinstance(e, ReadDeadlineExceeded) or (
+                    isinstance(e, TransientChunkError) and read_deadline - task.read_seconds < MIN_TRY_SECONDS
+                ):
+                    return _failed(names, task, _deadline_spent(task, str(e), read_deadline, max_retries), body, worker)
             if isinstance(e, TransientChunkError) and should_retry(task.attempt, max_retries):
                 delay = backoff(task.attempt)
                 log.warning("%s failed transiently (%s); retry %d in %.1f s", task.chunk_id, e, task.attempt + 1, delay)
@@ -85,6 +107,18 @@ def chunk_handler(
         return [Outgoing(names.results, result.encode())]
 
     return handle
+
+
+def _deadline_spent(task: ChunkTask, what: str, read_deadline: float, max_retries: int) -> PermanentChunkError:
+    """The failure of a chunk whose tries together used up the read deadline, with the retry budget."""
+    tries = task.attempt + 1
+    unused = max(max_retries - task.attempt, 0)
+    msg = (
+        f"{what}; the chunk's read deadline of {read_deadline:g} s (HZZ_READ_DEADLINE_SECONDS), shared by all its "
+        f"tries, is spent: {tries} {'try' if tries == 1 else 'tries'} took {task.read_seconds:.1f} s, "
+        f"{unused} of {max_retries} retries (HZZ_MAX_RETRIES) left unused"
+    )
+    return PermanentChunkError(msg)
 
 
 def location_within(location: str, dataset: str) -> bool:
@@ -120,7 +154,12 @@ def run_worker(settings: Settings, transport: Transport, stop: threading.Event) 
     use_fastest_zlib()
     name = default_worker_name()
     handle = chunk_handler(
-        transport.names, max_retries=settings.max_retries, worker=name, stop=stop, dataset=settings.dataset
+        transport.names,
+        max_retries=settings.max_retries,
+        worker=name,
+        stop=stop,
+        dataset=settings.dataset,
+        read_deadline=settings.read_deadline_seconds,
     )
     transport.consume(transport.names.tasks, handle, stop=stop, give_up=give_up_handler(transport.names, worker=name))
     transport.close()

@@ -22,7 +22,7 @@ from benchmarks.httpserver import RangeHTTPServer, parse_ranges, serve_folder
 from benchmarks.measure import MeasurementError, compare_to_notebook, in_child
 from benchmarks.report import derive, evaluate_targets, evaluate_whole_targets, machine_info, render_markdown
 from benchmarks.wholeprocess import coffea_available, competitors, race
-from hzz.shared.analysis import _open_options
+from hzz.shared.remote import open_options
 
 #: A file whose every byte says where it is, so any range can be checked.
 CONTENT = bytes(i % 251 for i in range(100_000))
@@ -144,7 +144,7 @@ def test_uproot_reads_a_root_file_through_the_server_as_from_disk(real_dataset: 
     with serve_folder(real_dataset, latency=0.002) as s:
         url = f"{s.url}Data/data_B.4lep.root"
         # When uproot reads its lepton branches both ways, over HTTP as a worker opens files
-        with uproot.open(url, **_open_options(url)) as remote:
+        with uproot.open(url, **open_options(url)) as remote:
             over_http = remote["mini"].arrays(["lep_pt", "lep_charge"])
         requests = s.stats()["requests"]
     with uproot.open(real_dataset / "Data" / "data_B.4lep.root") as local:

@@ -100,6 +100,7 @@ OVERRIDES: list[tuple[str, str, str, Any]] = [
     ("HZZ_RUN_ID", "20261125-103000-a1b2c3", "run_id", "20261125-103000-a1b2c3"),
     ("HZZ_SIGNING_KEY", "a-secret-of-enough-length", "signing_key", "a-secret-of-enough-length"),
     ("HZZ_STALL_SECONDS", "30", "stall_seconds", 30.0),
+    ("HZZ_READ_DEADLINE_SECONDS", "15", "read_deadline_seconds", 15.0),
 ]
 
 
@@ -220,6 +221,10 @@ def test_a_new_run_id_is_made_only_when_none_is_given() -> None:
         ("HZZ_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/?hearbeat=30", "broker_url"),
         ("HZZ_BROKER_URL", "http://rabbitmq:5672/", "broker_url"),
         ("HZZ_BROKER_URL", "amqp:///%2F", "broker_url"),
+        ("HZZ_READ_DEADLINE_SECONDS", "0.5", "read_deadline_seconds"),
+        ("HZZ_READ_DEADLINE_SECONDS", "3601", "read_deadline_seconds"),
+        ("HZZ_READ_DEADLINE_SECONDS", "nan", "read_deadline_seconds"),
+        ("HZZ_READ_DEADLINE_SECONDS", "inf", "read_deadline_seconds"),
     ],
 )
 def test_an_out_of_range_value_is_refused_naming_the_setting_and_its_variable(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hzz.shared.histograms import Binning
 
-__all__ = ["DATA_GROUP", "PlotStyle", "Release", "SampleGroup"]
+__all__ = ["DATA_GROUP", "BranchType", "PlotStyle", "Release", "SampleGroup"]
 
 #: Legend label of the data group, in every release.
 DATA_GROUP = "Data"
@@ -39,6 +39,36 @@ class SampleGroup:
     samples: tuple[str, ...]
     is_data: bool = False
     is_signal: bool = False
+
+
+#: The numpy kinds (``dtype.kind``) each declared kind of value accepts.
+NUMPY_KINDS: dict[str, str] = {"float": "f", "integer": "iu", "signed integer": "i", "bool": "b", "flag": "biu"}
+
+
+@dataclass(frozen=True)
+class BranchType:
+    """What a release stores in a branch, as a chunk's reading of it must find it.
+
+    Args:
+        kind: "float", "integer" (signed or unsigned: the generated files write some counters
+            signed where the real ones are unsigned), "signed integer" (a value that can be
+            negative, such as a charge), "bool", or "flag" (a yes/no stored as bool or as 0/1).
+        jagged: a list of values per event (``std::vector``) rather than one value.
+        finite: every value must be finite (the weights: one NaN poisons every sum it enters).
+    """
+
+    kind: str
+    jagged: bool = False
+    finite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in NUMPY_KINDS:
+            msg = f"branch kind {self.kind!r}; expected one of {', '.join(NUMPY_KINDS)}"
+            raise ConfigError(msg)
+
+    def describe(self) -> str:
+        """In awkward's notation: ``var * signed integer``, ``float``."""
+        return f"var * {self.kind}" if self.jagged else self.kind
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,9 @@ class Release:
     #: of a record array, and the other branches are read on a thread while it runs
     #: (:mod:`hzz.shared.columns`); empty: every branch is read before ``measure`` starts.
     first_branches: tuple[str, ...] = ()
+    #: What each branch the release reads holds (:class:`BranchType`); every chunk's columns are
+    #: checked against it (:mod:`hzz.shared.schema`). A branch not listed is not checked.
+    branch_types: Mapping[str, BranchType] = field(default_factory=dict, hash=False)
 
     @property
     def samples(self) -> tuple[str, ...]:

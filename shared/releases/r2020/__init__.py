@@ -8,9 +8,10 @@ selection (two cuts, the mass, the weight) is :mod:`hzz.shared.releases.r2020.se
 from __future__ import annotations
 
 from hzz.shared.infofile import infos
-from hzz.shared.releases.base import DATA_GROUP, PlotStyle, Release, SampleGroup
+from hzz.shared.releases.base import DATA_GROUP, BranchType, PlotStyle, Release, SampleGroup
 
 __all__ = [
+    "BRANCH_TYPES",
     "DATA_BRANCHES",
     "KINEMATIC_BRANCHES",
     "MC_BRANCHES",
@@ -39,6 +40,16 @@ WEIGHT_BRANCHES: tuple[str, ...] = (
 
 #: Everything an MC chunk reads.
 MC_BRANCHES: tuple[str, ...] = DATA_BRANCHES + WEIGHT_BRANCHES
+
+#: What the release's files hold in each branch read, as in the real files (``std::vector<float>``,
+#: ``std::vector<int32_t>`` charges, ``std::vector<uint32_t>`` flavours, ``float`` weights). The
+#: flavour may be signed or unsigned (its values are 11 and 13); a charge must be signed.
+BRANCH_TYPES: dict[str, BranchType] = {
+    **dict.fromkeys(KINEMATIC_BRANCHES, BranchType("float", jagged=True)),
+    "lep_charge": BranchType("signed integer", jagged=True),
+    "lep_type": BranchType("integer", jagged=True),
+    **dict.fromkeys(WEIGHT_BRANCHES, BranchType("float", finite=True)),
+}
 
 #: The plot's groups, in the notebook's stacking order (backgrounds first, then the signal).
 GROUPS: tuple[SampleGroup, ...] = (
@@ -77,4 +88,5 @@ RELEASE = Release(
     sample_generator="hzz.devtools.samplegen.r2020",
     notebook="hzz.devtools.notebook",
     first_branches=("lep_charge", "lep_type"),
+    branch_types=BRANCH_TYPES,
 )

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hzz.shared.releases.base import DATA_GROUP, PlotStyle, Release, SampleGroup
+from hzz.shared.releases.base import DATA_GROUP, BranchType, PlotStyle, Release, SampleGroup
 
 __all__ = [
     "BASE_URL",
+    "BRANCH_TYPES",
     "DATA_BRANCHES",
     "DATA_SAMPLES",
     "MC_BRANCHES",
@@ -49,6 +50,20 @@ WEIGHT_FACTORS: tuple[str, ...] = (
 
 #: What an MC chunk reads.
 MC_BRANCHES: tuple[str, ...] = (*DATA_BRANCHES, *WEIGHT_FACTORS, "sum_of_weights")
+
+#: What each branch read holds. The yes/no branches are flags (bool, or 0/1 as an integer): the
+#: selection only adds and combines them, which gives the same for both.
+BRANCH_TYPES: dict[str, BranchType] = {
+    **dict.fromkeys(("lep_pt", "lep_eta", "lep_phi", "lep_e"), BranchType("float", jagged=True)),
+    "lep_charge": BranchType("signed integer", jagged=True),
+    "lep_type": BranchType("integer", jagged=True),
+    **dict.fromkeys(
+        ("lep_isTrigMatched", "lep_isLooseID", "lep_isMediumID", "lep_isLooseIso"), BranchType("flag", jagged=True)
+    ),
+    "trigE": BranchType("flag"),
+    "trigM": BranchType("flag"),
+    **dict.fromkeys((*WEIGHT_FACTORS, "sum_of_weights"), BranchType("float", finite=True)),
+}
 
 #: Where the release's files are served over HTTPS.
 BASE_URL = "https://opendata.cern.ch/eos/opendata/atlas/rucio/opendata/"
@@ -174,4 +189,5 @@ RELEASE = Release(
     sample_generator="hzz.devtools.samplegen.r2025",
     notebook="hzz.devtools.notebook",
     significance_window=(122.5, 130.0),
+    branch_types=BRANCH_TYPES,
 )
