@@ -45,6 +45,7 @@ def run(
     run_id: str | None = None,
     signing_key: str | None = None,
     stall_seconds: float | None = None,
+    read_deadline_seconds: float | None = None,
     transport: str = "auto",
     progress: bool = True,
 ) -> Result:
@@ -67,6 +68,7 @@ def run(
         run_id: the run's identifier; default a new one.
         signing_key: the secret that signs the run's messages; default one made for this run.
         stall_seconds: give up waiting for pending chunks after this long without progress.
+        read_deadline_seconds: the time a chunk of a remote file may take to answer, all its tries together.
         transport: "auto" (RabbitMQ if one answers, else embedded), "rabbitmq" or "embedded".
         progress: show a progress bar (a widget in Jupyter where ipywidgets is installed).
 
@@ -101,6 +103,7 @@ def run(
         "run_id": run_id,
         "signing_key": signing_key,
         "stall_seconds": stall_seconds,
+        "read_deadline_seconds": read_deadline_seconds,
     }
     settings = Settings.from_env(**overrides)
     # The same checks as hzz run's, before anything starts: every problem at once, one line each.

@@ -244,6 +244,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     for failure in results["failed_chunks"]:
         print(f"  failed: {failure['error']}")
+    for warning in results.get("warnings", []):
+        print(f"  warning: {warning}")
     print(f"plot:    {out / results['plot']['png']}  (and {results['plot']['svg']})")
     print(f"results: {out / 'results.json'}")
     code = 1 if results["state"] != "complete" else 0

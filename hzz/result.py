@@ -150,6 +150,11 @@ class Result:
         return list(self.document["failed_chunks"])
 
     @property
+    def warnings(self) -> list[str]:
+        """What the run asked for and read nothing of (a file without entries, a fraction too small)."""
+        return list(self.document.get("warnings", []))
+
+    @property
     def significance(self) -> dict[str, Any] | None:
         """The 2025 notebook's signal significance over its window, or None (2020)."""
         return self.document.get("significance")

@@ -24,7 +24,7 @@ import numpy as np
 
 from hzz.shared.errors import DecodeError
 from hzz.shared.histograms import Binning, histogram_from_json
-from hzz.shared.messages import ChunkResult, RunManifest
+from hzz.shared.messages import ChunkResult, RunManifest, chunk_ranges
 from hzz.shared.releases import get_release
 
 __all__ = ["MAX_EVENT_WEIGHT", "RejectedResult", "RunTally", "SampleTally"]
@@ -112,9 +112,10 @@ class RunTally:
             self.chunks[task.chunk_id] = ChunkSpec(task.sample, entries)
         self.done: set[str] = set()
         self.failed: dict[str, dict[str, Any]] = {}
-        self.samples = {
-            sample: SampleTally(self.binning.bins) for sample in dict.fromkeys(c.sample for c in self.chunks.values())
-        }
+        # Every sample of the manifest, also one whose file gives no chunk (no entries, or none
+        # within the fraction): it is reported with 0 events and a warning, never left out.
+        names = [entry["sample"] for entry in manifest.files] + [c.sample for c in self.chunks.values()]
+        self.samples = {sample: SampleTally(self.binning.bins) for sample in dict.fromkeys(names)}
         self._binning_json = self.binning.to_json()
         #: Per worker (its name in the results): chunks merged, events read and seconds spent on them.
         self.workers: dict[str, dict[str, Any]] = {}
@@ -127,6 +128,22 @@ class RunTally:
     def chunk_samples(self) -> dict[str, str]:
         """Each chunk's sample, by chunk id."""
         return {chunk_id: spec.sample for chunk_id, spec in self.chunks.items()}
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run was asked to read and will not: files without entries, or without any in the fraction."""
+        notes = []
+        fraction = self.manifest.fraction
+        for entry in self.manifest.files:
+            sample, location, entries = entry["sample"], entry["location"], entry["entries"]
+            if entries == 0:
+                notes.append(f"{sample}: {location} holds no entries; the sample counts 0 events")
+            elif entries is not None and not chunk_ranges(entries, fraction=fraction, chunk_size=entry["chunk_size"]):
+                notes.append(
+                    f"{sample}: the fraction {fraction:g} of its {entries} entries is none (int({entries} × "
+                    f"{fraction:g}) = 0); the sample counts 0 events"
+                )
+        return notes
 
     @property
     def complete(self) -> bool:

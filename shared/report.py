@@ -124,6 +124,8 @@ def results_document(
         "failed_chunks": sorted(tally.failed.values(), key=lambda f: f["chunk_id"]),
         # The first pending chunks of a stalled run: what to look for in the workers' logs.
         "stalled_chunks": tally.pending[:STALLED_LISTED] if stalled else [],
+        # Samples the run asked for and reads nothing of (a file without entries, a fraction too small).
+        "warnings": tally.warnings,
         "events": {"read": events_read, "selected": sum(s.events_selected for s in tally.samples.values())},
         "binning": {
             "bins": tally.binning.bins,
@@ -294,4 +296,6 @@ def _why_empty(document: dict[str, Any]) -> str:
         return f"all {counts['total']} chunks failed"
     if counts["pending"]:
         return f"{counts['done']} of {counts['total']} chunks done"
+    if not document["events"]["read"] and document["warnings"]:
+        return "no entries to read (see the warnings in results.json)"
     return f"none of the {document['events']['read']:,} events read passed the selection"

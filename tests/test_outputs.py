@@ -189,6 +189,7 @@ def test_the_document_has_every_field_of_schema_1(complete_tally: RunTally) -> N
         "tally",
         "failed_chunks",
         "stalled_chunks",
+        "warnings",
         "events",
         "binning",
         "samples",
