@@ -9,6 +9,7 @@ recorded as failed instead of silently missing from the run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from hzz.shared.analysis import count_entries
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import ChunkError
 from hzz.shared.messages import ChunkTask, RunManifest
+from hzz.shared.remote import is_remote
 
 __all__ = ["plan_run"]
 
@@ -26,12 +28,15 @@ log = logging.getLogger(__name__)
 PARALLEL_OPENS = 8
 
 
-def _entries_or_none(location: str, tree: str, deadline_seconds: float) -> int | None:
+def _count(location: str, tree: str, deadline_seconds: float) -> tuple[int | None, float]:
+    """The file's entries (None when they cannot be counted) and the seconds a failed count of a remote
+    file spent: its whole-file chunk has that much less of its read deadline left."""
+    started = time.monotonic()
     try:
-        return count_entries(location, tree, deadline_seconds=deadline_seconds)
+        return count_entries(location, tree, deadline_seconds=deadline_seconds), 0.0
     except ChunkError as e:
-        log.warning("cannot count the entries of %s (%s); it becomes one chunk that will fail visibly", location, e)
-        return None
+        log.warning("%s; the file becomes one chunk, which will fail visibly", e)
+        return None, time.monotonic() - started if is_remote(location) else 0.0
 
 
 def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
@@ -43,13 +48,10 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
     locations = {sample: settings.file_location(sample) for sample in settings.samples}
     tree = settings.release.tree
     with ThreadPoolExecutor(PARALLEL_OPENS) as pool:
-        counts = pool.map(
-            _entries_or_none,
-            locations.values(),
-            [tree] * len(locations),
-            [settings.read_deadline_seconds] * len(locations),
-        )
-        entries = dict(zip(locations, counts, strict=True))
+        deadline = [settings.read_deadline_seconds] * len(locations)
+        counts = list(pool.map(_count, locations.values(), [tree] * len(locations), deadline))
+        entries = {sample: n for sample, (n, _) in zip(locations, counts, strict=True)}
+        spent = {locations[sample]: seconds for sample, (_, seconds) in zip(locations, counts, strict=True) if seconds}
     manifest = RunManifest(
         run_id=settings.run_id,
         profile=settings.profile,
@@ -62,4 +64,10 @@ def plan_run(settings: Settings) -> tuple[RunManifest, list[ChunkTask]]:
         settings=settings.public_dict(),
         created=time.time(),
     )
-    return manifest, manifest.tasks()
+    # The time a failed count spent travels with the chunk's first task only: a re-run of the failed
+    # chunks later (rebuilt from the manifest) gets the whole deadline again.
+    tasks = [
+        dataclasses.replace(task, read_seconds=spent[task.location]) if task.location in spent else task
+        for task in manifest.tasks()
+    ]
+    return manifest, tasks

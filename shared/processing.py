@@ -77,7 +77,10 @@ def chunk_handler(
         if read_deadline is not None and is_remote(task.location):
             budget = read_deadline - task.read_seconds
             if budget < MIN_TRY_SECONDS:
-                error = _deadline_spent(task, f"{task.describe()}: no time left", read_deadline, max_retries)
+                # At the first try only counting the file's entries (the producer) can have spent it.
+                why = "its file gave no complete answer to the producer" if task.attempt == 0 else "no time left"
+                what = f"{task.describe()}: not read: {why}"
+                error = _deadline_spent(task, what, read_deadline, max_retries, tries=task.attempt)
                 return _failed(names, task, error, body, worker)
         log.info("%s: started (attempt %d)", task.chunk_id, task.attempt)
         started = time.monotonic()
@@ -89,7 +92,8 @@ def chunk_handler(
                 if isinstance(e, ReadDeadlineExceeded) or (
                     isinstance(e, TransientChunkError) and read_deadline - task.read_seconds < MIN_TRY_SECONDS
                 ):
-                    return _failed(names, task, _deadline_spent(task, str(e), read_deadline, max_retries), body, worker)
+                    error = _deadline_spent(task, str(e), read_deadline, max_retries, tries=task.attempt + 1)
+                    return _failed(names, task, error, body, worker)
             if isinstance(e, TransientChunkError) and should_retry(task.attempt, max_retries):
                 delay = backoff(task.attempt)
                 log.warning("%s failed transiently (%s); retry %d in %.1f s", task.chunk_id, e, task.attempt + 1, delay)
@@ -109,14 +113,15 @@ def chunk_handler(
     return handle
 
 
-def _deadline_spent(task: ChunkTask, what: str, read_deadline: float, max_retries: int) -> PermanentChunkError:
-    """The failure of a chunk whose tries together used up the read deadline, with the retry budget."""
-    tries = task.attempt + 1
-    unused = max(max_retries - task.attempt, 0)
+def _deadline_spent(
+    task: ChunkTask, what: str, read_deadline: float, max_retries: int, *, tries: int
+) -> PermanentChunkError:
+    """The failure of a chunk whose read deadline is spent, stating what was spent and the retries left."""
+    unused = max(max_retries - max(tries - 1, 0), 0)
     msg = (
-        f"{what}; the chunk's read deadline of {read_deadline:g} s (HZZ_READ_DEADLINE_SECONDS), shared by all its "
-        f"tries, is spent: {tries} {'try' if tries == 1 else 'tries'} took {task.read_seconds:.1f} s, "
-        f"{unused} of {max_retries} retries (HZZ_MAX_RETRIES) left unused"
+        f"{what}; the chunk's read deadline of {read_deadline:g} s (HZZ_READ_DEADLINE_SECONDS), shared by "
+        f"counting the file's entries and all the chunk's tries, is spent: {task.read_seconds:.1f} s over "
+        f"{tries} {'try' if tries == 1 else 'tries'}; {unused} of {max_retries} retries (HZZ_MAX_RETRIES) left unused"
     )
     return PermanentChunkError(msg)
 
