@@ -33,6 +33,8 @@ __all__ = ["REMOTE_TIMEOUT_SECONDS", "ReadDeadline", "is_remote", "open_options"
 
 #: Seconds any one socket operation may wait when a remote file is read without a deadline.
 REMOTE_TIMEOUT_SECONDS = 60.0
+#: A deadline this close counts as passed.
+EXPIRY_MARGIN = 0.1
 
 
 def is_remote(location: str) -> bool:
@@ -60,7 +62,9 @@ class ReadDeadline:
 
     @property
     def expired(self) -> bool:
-        return self._expired.is_set()
+        """Whether the deadline has passed (or is a moment away: a socket timeout set to the time
+        left at connecting fires a few milliseconds before the timer does)."""
+        return self._expired.is_set() or self._ends - time.monotonic() < EXPIRY_MARGIN
 
     def time_left(self) -> float:
         """Seconds left.
@@ -69,7 +73,7 @@ class ReadDeadline:
             TimeoutError: none is left.
         """
         left = self._ends - time.monotonic()
-        if left <= 0 or self.expired:
+        if left <= 0 or self._expired.is_set():
             self._expire()
             msg = f"the read deadline of {self.seconds:g} s has passed"
             raise TimeoutError(msg)
@@ -80,7 +84,7 @@ class ReadDeadline:
         if sock is None:
             return
         with self._lock:
-            if not self.expired:
+            if not self._expired.is_set():
                 self._sockets.append(sock)
                 return
         _shut(sock)
@@ -88,15 +92,22 @@ class ReadDeadline:
     def _expire(self) -> None:
         with self._lock:
             self._expired.set()
-            sockets, self._sockets = self._sockets, []
+            sockets = list(self._sockets)  # kept: closed by close(), once their owners are done
         for sock in sockets:
             _shut(sock)
 
     def close(self) -> None:
-        """Stop the timer (the reads are over); the sockets are the connections' own to close."""
+        """Stop the timer and close every socket of the file's reads, which are over.
+
+        uproot closes its connections itself, except one whose request failed on the way (its
+        HEAD request's, say): closed here, it does not linger until a garbage collection.
+        """
         self._timer.cancel()
         with self._lock:
-            self._sockets = []
+            sockets, self._sockets = self._sockets, []
+            self._expired.set()  # a socket tracked from now on is shut at once
+        for sock in sockets:
+            sock.close()
 
 
 def _shut(sock: socket.socket) -> None:

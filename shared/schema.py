@@ -51,7 +51,8 @@ def check_column(
     """
     jagged, dtype = _shape(array)
     if dtype is None or jagged != declared.jagged or dtype.kind not in NUMPY_KINDS[declared.kind]:
-        msg = f"{where}: branch {name!r} holds {_found(array)}; the {release} release declares {declared.describe()}"
+        found = _found(array)
+        msg = f"{where}: branch {name!r} holds {found}; expected {declared.describe()} (the {release} release's type)"
         raise PermanentChunkError(msg)
     if declared.finite and dtype.kind == "f":
         values = ak.to_numpy(ak.flatten(array, axis=None))
