@@ -24,7 +24,7 @@ import numpy as np
 
 from hzz.shared.errors import DecodeError
 from hzz.shared.histograms import Binning, histogram_from_json
-from hzz.shared.messages import ChunkResult, RunManifest, chunk_ranges
+from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for, chunk_ranges
 from hzz.shared.releases import get_release
 
 __all__ = ["MAX_EVENT_WEIGHT", "RejectedResult", "RunTally", "SampleTally"]
@@ -131,7 +131,9 @@ class RunTally:
 
     @property
     def warnings(self) -> list[str]:
-        """What the run was asked to read and will not: files without entries, or without any in the fraction."""
+        """What the run was asked to read and read nothing of: a file without entries, or without any
+        in the fraction (known from the manifest), or a whole-file chunk that read none (its file
+        could not be counted when the run was planned, and was empty when it was read)."""
         notes = []
         fraction = self.manifest.fraction
         for entry in self.manifest.files:
@@ -143,6 +145,12 @@ class RunTally:
                     f"{sample}: the fraction {fraction:g} of its {entries} entries is none (int({entries} × "
                     f"{fraction:g}) = 0); the sample counts 0 events"
                 )
+            elif (
+                entries is None
+                and chunk_id_for(sample, location, 0, None) in self.done
+                and self.samples[sample].events_read == 0
+            ):
+                notes.append(f"{sample}: {location} gave no entries to read; the sample counts 0 events")
         return notes
 
     @property

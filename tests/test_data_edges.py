@@ -254,6 +254,24 @@ def test_a_file_without_entries_is_listed_with_zero_events_and_a_warning() -> No
     ]
 
 
+def test_a_whole_file_chunk_that_read_no_entries_is_warned_of() -> None:
+    # Given a file that could not be counted when the run was planned (one whole-file chunk)
+    tally = RunTally(manifest_of("run-w", [("data_C", "/d/Data/data_C.4lep.root", None, 100)]))
+    assert tally.warnings == []
+
+    # When its chunk comes back having read no entry (the file was empty when it was read)
+    [chunk_id] = tally.chunks
+    tally.add(ChunkResult("run-w", chunk_id, "data_C", binning=tally.binning.to_json(), **_empty_sums(tally)))
+
+    # Then the run is complete, and says the sample counts nothing
+    assert tally.complete
+    assert tally.warnings == ["data_C: /d/Data/data_C.4lep.root gave no entries to read; the sample counts 0 events"]
+
+
+def _empty_sums(tally: RunTally) -> dict[str, list[float]]:
+    return {"sumw": [0.0] * tally.binning.bins, "sumw2": [0.0] * tally.binning.bins}
+
+
 def test_a_fraction_that_leaves_a_file_no_entries_still_reports_its_sample(real_dataset: Path, tmp_path: Path) -> None:
     from hzz.local import run_local
 
