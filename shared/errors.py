@@ -15,8 +15,8 @@ __all__ = [
     "DecodeError",
     "HZZError",
     "PermanentChunkError",
-    "RefusedFile",
     "ReadDeadlineExceeded",
+    "RefusedFile",
     "RetryLater",
     "TransientChunkError",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -126,6 +127,10 @@ class ChunkTask(Message):
     read_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        seconds = self.read_seconds
+        if not (_is_number(seconds) and math.isfinite(seconds) and seconds >= 0):
+            msg = f"task message field 'read_seconds' is {seconds!r}; expected a finite number of seconds ≥ 0"
+            raise DecodeError(msg)
         if not self.chunk_id:
             object.__setattr__(
                 self, "chunk_id", chunk_id_for(self.sample, self.location, self.entry_start, self.entry_stop)

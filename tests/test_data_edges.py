@@ -34,7 +34,7 @@ from benchmarks.httpserver import serve_folder
 from hzz.devtools.samplegen.r2020 import generate_dataset, write_tree
 from hzz.shared.analysis import analyse_chunk, count_entries
 from hzz.shared.data_vars import Settings
-from hzz.shared.errors import ConfigError, PermanentChunkError, ReadDeadlineExceeded
+from hzz.shared.errors import ConfigError, DecodeError, PermanentChunkError, ReadDeadlineExceeded
 from hzz.shared.merging import RunTally
 from hzz.shared.messages import ChunkResult, ChunkTask
 from hzz.shared.messaging import QueueNames
@@ -468,6 +468,15 @@ def test_a_retry_carries_the_time_its_tries_spent() -> None:
     retry = ChunkTask.decode(out.body)
     assert out.queue == NAMES.tasks and retry.attempt == 1
     assert 5.0 < retry.read_seconds < 5.0 + SLACK
+
+
+@pytest.mark.parametrize("seconds", ["NaN", "Infinity", "-1", '"5"'])
+def test_a_task_with_an_impossible_time_spent_is_refused(seconds: str) -> None:
+    body = ChunkTask("run-edges", "data_A", "http://h/d.root", 0, 20, 10.0).encode()
+    forged = body.replace(b'"read_seconds":0.0', b'"read_seconds":' + seconds.encode())
+    assert forged != body
+    with pytest.raises(DecodeError, match="read_seconds"):
+        ChunkTask.decode(forged)
 
 
 def test_a_task_whose_deadline_is_spent_fails_without_connecting(silent_server: SilentServer) -> None:
