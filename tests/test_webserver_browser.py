@@ -11,6 +11,7 @@ Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
@@ -384,3 +385,21 @@ def test_the_runs_are_listed_and_any_of_them_can_be_shown(page: Any, output_dir:
     assert page.is_visible("#follow-latest")
     assert page.get_attribute("#runs li.shown a", "aria-current") == "page"
     screenshot(page, "webpage-runs.png")
+
+
+def test_a_file_without_entries_is_listed_as_a_warning(page: Any, output_dir: Path) -> None:
+    # Given a run without warnings on screen, the warnings card is not shown
+    feed(output_dir, "complete")
+    wait_for_state(page, "complete")
+    assert page.locator("#warnings-card").is_hidden()
+    # When a run's manifest lists a data file without entries (written by the aggregator's writer)
+    demo = demo_run("2020")
+    empty = {"sample": "data_D", "location": "/data/Data/data_D.4lep.root", "entries": 0, "chunk_size": 2000}
+    manifest = dataclasses.replace(demo.manifest, run_id="20261125-110000-empty1", files=[*demo.manifest.files, empty])
+    document = write_run(output_dir, dataclasses.replace(demo, manifest=manifest).tally())
+    (warning,) = document["warnings"]
+    # Then the page lists it, counted, under its own heading
+    page.wait_for_selector("#warnings li.warning")
+    assert page.text_content("#warnings li.warning") == warning
+    assert "data_D" in warning and page.text_content("#warnings-count") == "1"
+    assert page.locator("#warnings-card").is_visible()

@@ -217,6 +217,7 @@
     renderGroups(r);
     renderYields(r);
     renderFailed(r ? r.failed_chunks : []);
+    renderWarnings(r ? r.warnings : []);
     // What ran the run's messages (results.json "transport"): RabbitMQ at its URL, or embedded.
     const tr = r && r.transport;
     renderKV($("settings"), r && r.settings && (tr ? { transport: tr.broker_url ? `${tr.kind} at ${tr.broker_url}` : tr.kind, ...r.settings } : r.settings));
@@ -299,6 +300,14 @@
       el("div", { class: "chunk-id" }, String(c.chunk_id || "unknown chunk")),
       el("div", { class: "chunk-meta" }, `sample ${c.sample || "?"} · attempt ${c.attempt ?? "?"}`),
       el("pre", { class: "chunk-error" }, String(c.error || "no error message")))));
+  }
+
+  // results.json "warnings": samples asked for that give nothing to read (an empty file, say).
+  function renderWarnings(list) {
+    const items = Array.isArray(list) ? list : [];
+    $("warnings-card").hidden = !items.length;
+    $("warnings-count").textContent = String(items.length);
+    $("warnings").replaceChildren(...items.map((w) => el("li", { class: "warning" }, String(w))));
   }
 
   function renderKV(dl, obj) {
