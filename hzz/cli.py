@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hzz.shared.data_vars import PROFILE_NAMES, Settings, env_name, setting_sources, settings_table
-from hzz.shared.errors import HZZError
+from hzz.shared.errors import HZZError, RunInterrupted
 from hzz.shared.logs import configure_logging
 
 __all__ = ["main"]
@@ -107,10 +107,11 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also serve the results page on this port (default 8080) until Ctrl-C",
     )
     p.add_argument(
-        "--retry-failed",
+        "--resume",
         action="store_true",
-        help="re-run only the failed chunks of the run in the output folder, then merge them into it",
+        help="finish the run in the output folder (interrupted, or with failed chunks): its pending and failed chunks",
     )
+    p.add_argument("--retry-failed", action="store_true", help="the same as --resume (its older name)")
     _verbosity_options(p, default=argparse.SUPPRESS)
     p.add_argument(
         "--check", action="store_true", help="then compare the run with the notebook's published numbers (hzz check)"
@@ -222,7 +223,9 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings_from(args)
     # Nothing is published, started or written before every check has passed (hzz.preflight).
-    checked = preflight(settings, transport=args.transport, dataset=not args.retry_failed)
+    resuming = args.resume or args.retry_failed
+    # A resumed run reads what its manifest names (settings_of_run), not this command's dataset.
+    checked = preflight(settings, transport=args.transport, dataset=not resuming)
     if not checked.ok:
         for problem in checked.problems:
             print(f"hzz: error: {problem.line}", file=sys.stderr)
@@ -234,7 +237,7 @@ def _run(args: argparse.Namespace) -> int:
         url = settings.public_dict()["broker_url"] if checked.transport == "rabbitmq" else None
         print(f"transport: {transport_line({'kind': checked.transport, 'broker_url': url})}", flush=True)
     server = _start_server(settings.output_dir, args.serve) if args.serve else None
-    results = run_local(settings, transport=checked.transport, progress=not args.quiet, retry_failed=args.retry_failed)
+    results = run_local(settings, transport=checked.transport, progress=not args.quiet, resume=resuming)
     out = Path(settings.output_dir)
     tally = results["tally"]
     print(
@@ -322,7 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.verbose >= 2 else level)
     try:
         if args.command == "run":
-            code = _run(args)
+            try:
+                code = _run(args)
+            except RunInterrupted as e:  # one line: how far the run got and how to finish it
+                print(str(e) if str(e) else "hzz: interrupted", file=sys.stderr)
+                code = e.exit_code
+            except KeyboardInterrupt:  # before the run started (or after it ended): nothing to resume
+                print("hzz: interrupted", file=sys.stderr)
+                code = 130
             if console:
                 _exit_at_once(code)
             return code

@@ -3,6 +3,14 @@
 The same producer, worker and aggregator code as on Kubernetes, over RabbitMQ when a broker
 answers (or one is asked for) and over the embedded transport otherwise, so the pipeline runs
 on a laptop with nothing installed but Python.
+
+A run ends cleanly however it ends. Ctrl-C or SIGTERM stops it within seconds: the workers get a
+moment to finish their chunk and are then terminated, the aggregator records what it has, the
+run's queues are deleted, and :class:`~hzz.shared.errors.RunInterrupted` says how many chunks
+were done and how to finish the run (``hzz run --resume``, :func:`run_local` with
+``resume=True``: the pending and failed chunks of the run in the output folder). Every process
+the run starts ends with it, even after a SIGKILL (:class:`hzz.processes.ParentWatch`); over
+RabbitMQ the run's queues, its own, expire an hour after their last use.
 """
 
 from __future__ import annotations
@@ -10,9 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shlex
+import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import fields
+from pathlib import Path
 from typing import Any, Literal
 
 from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a terminal
@@ -20,22 +33,39 @@ from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a 
 from hzz import processes
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings, mask_password
-from hzz.shared.errors import BrokerUnavailable, HZZError
+from hzz.shared.errors import BrokerUnavailable, HZZError, RunInterrupted
+from hzz.shared.merging import RunTally
 from hzz.shared.messaging import QueueNames, Transport
 from hzz.shared.messaging.embedded import EmbeddedTransport
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, probe_broker
 from hzz.shared.outputs import RESULTS_FILE, ensure_writable, run_folder
 from hzz.shared.processing import worker_process
-from hzz.shared.runs import load_run, publish_run, requeue_failed
+from hzz.shared.runs import load_run, publish_run, resume_run, settings_of_run
+from hzz.shared.runstore import find_runs, load_run_state
 from hzz.shared.signing import Signer, new_key
 
 __all__ = ["choose_transport", "run_local"]
+
+#: The output folder when none is set: the hint to resume names the folder only when it is another.
+_DEFAULT_OUTPUT_DIR = next(f.default for f in fields(Settings) if f.name == "output_dir")
 
 log = logging.getLogger(__name__)
 
 TransportChoice = Literal["auto", "rabbitmq", "embedded"]
 #: Seconds a stopping worker gets to finish its chunk before it is terminated.
 WORKER_STOP_SECONDS = 60
+#: … when the run was interrupted: its unfinished chunks stay pending for ``--resume``, and the
+#: user waits; a chunk of the default size takes well under a second.
+INTERRUPTED_WORKER_STOP_SECONDS = 2.0
+#: Seconds a terminated (SIGTERM) worker gets before it is killed.
+TERMINATE_SECONDS = 2.0
+#: Longest the aggregator of an interrupted run takes to record its last batch and results.json.
+INTERRUPTED_AGGREGATOR_STOP_SECONDS = 10.0
+#: A run's RabbitMQ queues are deleted by the broker after this long unused (``x-expires``): what
+#: a SIGKILLed run leaves behind goes by itself. The run renews them (a declaration counts as
+#: use) every :data:`QUEUE_RENEW_SECONDS`, since nothing consumes its dead-letter queue.
+QUEUE_EXPIRY_SECONDS = 3600.0
+QUEUE_RENEW_SECONDS = 600.0
 
 
 def choose_transport(settings: Settings, choice: TransportChoice) -> Literal["rabbitmq", "embedded"]:
@@ -80,6 +110,7 @@ def run_local(
     transport: TransportChoice = "auto",
     progress: bool = True,
     worker_log_level: str = "WARNING",
+    resume: bool = False,
     retry_failed: bool = False,
     partial_plots: bool = False,
 ) -> dict[str, Any]:
@@ -90,21 +121,25 @@ def run_local(
         transport: "auto", "rabbitmq" or "embedded".
         progress: show a progress bar (chunks, events/s).
         worker_log_level: log level of the worker processes.
-        retry_failed: instead of a new run, re-run the failed chunks of the newest run recorded in
-            the output folder and merge them into it (the aggregator resumes from its state).
+        resume: instead of a new run, finish the newest run recorded in the output folder: its
+            pending chunks (it was interrupted) and its failed ones, with the settings it was
+            started with; the aggregator resumes from its recorded state.
+        retry_failed: the same as ``resume`` (its older name).
         partial_plots: draw the plot while the run goes (for a page that shows it), not only at the end.
 
     Raises:
         HZZError: bad settings, an unwritable output folder, an unreachable broker, or a worker
             that died where its chunk cannot be recovered.
+        RunInterrupted: SIGINT (Ctrl-C) or SIGTERM stopped the run; its message says how many
+            chunks were done and how to finish it. Every process of the run has ended by then.
     """
     output_dir = ensure_writable(settings.output_dir)
-    retry = load_run(output_dir) if retry_failed else None
-    if retry is not None:
-        if not retry.failed:
-            log.warning("run %s in %s has no failed chunk to retry", retry.run_id, output_dir)
-            return json.loads((run_folder(output_dir, retry.run_id) / RESULTS_FILE).read_text())
-        settings = settings.replace(run_id=retry.run_id)
+    resumed = load_run(output_dir) if resume or retry_failed else None
+    if resumed is not None:
+        if resumed.complete and not resumed.failed:
+            log.warning("run %s in %s is complete: nothing to resume", resumed.run_id, output_dir)
+            return json.loads((run_folder(output_dir, resumed.run_id) / RESULTS_FILE).read_text())
+        settings = settings_of_run(resumed, settings)
     settings = settings.with_new_run_id()
     processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
     if not settings.signing_key:
@@ -114,67 +149,217 @@ def run_local(
     # Over a shared broker the run has queues of its own: another run's tasks and results never
     # meet this one's (two runs at once on one broker both finish, neither touched).
     names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
-    # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
-    context = processes.context()
     log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
 
-    with ExitStack() as stack:
-        if kind == "embedded":
-            manager = stack.enter_context(processes.RunManager(ctx=context))
-            shared_transport: Transport = EmbeddedTransport.start(names, manager, signer=signer)
-        else:
-            shared_transport = RabbitMQTransport(settings.broker_url, names, signer=signer)
-            stack.callback(_delete_queues, shared_transport)
-
-        aggregator = Aggregator(
-            output_dir,
-            refresh_seconds=settings.refresh_seconds,
-            expected_run=settings.run_id,
-            stall_seconds=settings.stall_seconds,
-            partial_plots=partial_plots,
-        )
-        if retry is not None:
-            aggregator.reopen(sorted(retry.failed))  # the run is pending again until they are in
-        aggregator_stop = threading.Event()
-        aggregator_thread = threading.Thread(
-            target=run_aggregator,
-            args=(settings, _clone(shared_transport), aggregator_stop, aggregator),
-            name="aggregator",
-        )
-        aggregator_thread.start()
-        stack.callback(aggregator_thread.join)
-        stack.callback(aggregator_stop.set)
-
-        worker_stop = context.Event()
-        workers: list[Any] = []
-
-        def start_worker() -> None:
-            process = context.Process(  # type: ignore[attr-defined]
-                target=worker_process,
-                args=(settings, shared_transport, worker_stop, worker_log_level),
-                name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
+    with _SignalGuard() as guard:
+        try:
+            _run(
+                settings,
+                kind,
+                names,
+                signer,
+                resumed,
+                guard,
+                progress=progress,
+                worker_log_level=worker_log_level,
+                partial_plots=partial_plots,
             )
-            process.start()
-            workers.append(process)
-
-        for _ in range(settings.workers):
-            start_worker()
-        stack.callback(_stop_workers, workers, worker_stop)
-
-        producer_transport = _clone(shared_transport)
-        if retry is not None:
-            requeue_failed(retry, producer_transport)
-            total = len(retry.chunk_samples)
-        else:
-            total = len(publish_run(settings, producer_transport, progress=progress).tasks())
-        producer_transport.close()
-        _follow(aggregator, total, workers, kind, start_worker, progress=progress)
-
+        except KeyboardInterrupt:  # ours (RunInterrupted), or another handler's (a notebook's)
+            guard.note(signal.SIGINT)
+        except Exception as e:
+            if guard.signum is None:
+                raise
+            # The signal reached the children too (a whole process group was signalled): what
+            # broke on the way down is the interruption's doing.
+            log.debug("while interrupted: %s: %s", type(e).__name__, e)
+    if guard.signum is not None:
+        tally = _recorded(output_dir, settings.run_id)
+        if tally is None or not tally.complete:
+            raise RunInterrupted(guard.signum, _interrupted_message(settings, guard.signum, tally))
     return json.loads((run_folder(output_dir, settings.run_id) / RESULTS_FILE).read_text())
 
 
-def _delete_queues(transport: Transport) -> None:
+def _run(
+    settings: Settings,
+    kind: str,
+    names: QueueNames,
+    signer: Signer,
+    resumed: RunTally | None,
+    guard: _SignalGuard,
+    *,
+    progress: bool,
+    worker_log_level: str,
+    partial_plots: bool,
+) -> None:
+    # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
+    context = processes.context()
+    output_dir = Path(settings.output_dir)
+    with ExitStack() as stack:
+        try:
+            # Every process started below ends when this one does, however it ends.
+            watch = processes.ParentWatch(context)
+            stack.callback(watch.close)
+            renew: Callable[[], None] | None = None
+            if kind == "embedded":
+                manager = processes.RunManager(ctx=context)
+                manager.start(processes.watch_parent, (watch.reader,))
+                stack.callback(manager.shutdown)
+                shared_transport: Transport = EmbeddedTransport.start(names, manager, signer=signer)
+            else:
+                rabbitmq = RabbitMQTransport(
+                    settings.broker_url, names, signer=signer, queue_expiry_seconds=QUEUE_EXPIRY_SECONDS
+                )
+                shared_transport = rabbitmq
+                stack.callback(_delete_queues, rabbitmq)
+                if resumed is not None:
+                    _purge_queues(rabbitmq)  # what a killed run left there; its recorded state says what is to do
+                renew = _renewer(rabbitmq)
+
+            aggregator = Aggregator(
+                output_dir,
+                refresh_seconds=settings.refresh_seconds,
+                expected_run=settings.run_id,
+                stall_seconds=settings.stall_seconds,
+                partial_plots=partial_plots,
+            )
+            if resumed is not None:
+                aggregator.reopen(sorted(resumed.failed))  # the run is pending again until they are in
+            aggregator_stop = threading.Event()
+            aggregator_errors: list[BaseException] = []
+            aggregator_thread = threading.Thread(
+                target=_aggregate,
+                args=(settings, _clone(shared_transport), aggregator_stop, aggregator, aggregator_errors, guard),
+                name="aggregator",
+            )
+            aggregator_thread.start()
+            stack.callback(_stop_aggregator, aggregator, aggregator_thread, aggregator_stop, guard)
+
+            worker_stop = processes.StopPipe(context)
+            stack.callback(worker_stop.close)
+            workers: list[Any] = []
+
+            def start_worker() -> None:
+                process = context.Process(  # type: ignore[attr-defined]
+                    target=processes.run_watched,
+                    args=(watch.reader, worker_process, settings, shared_transport),
+                    kwargs={"stop": worker_stop.reader, "log_level": worker_log_level},
+                    name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
+                )
+                process.start()
+                workers.append(process)
+
+            for _ in range(settings.workers):
+                start_worker()
+            stack.callback(_stop_workers, workers, worker_stop, guard)
+
+            producer_transport = _clone(shared_transport)
+            if resumed is not None:
+                resume_run(resumed, producer_transport)
+                total = len(resumed.chunks)
+            else:
+                total = len(publish_run(settings, producer_transport, progress=progress).tasks())
+            producer_transport.close()
+
+            def check() -> None:
+                if aggregator_errors:
+                    error = aggregator_errors[0]
+                    msg = f"the aggregator stopped: {type(error).__name__}: {error}"
+                    raise HZZError(msg) from error
+
+            _follow(aggregator, total, workers, kind, start_worker, check, renew, progress=progress)
+        finally:
+            guard.hold()  # the teardown below is bounded; a second Ctrl-C does not cut it short
+
+
+class _SignalGuard:
+    """While a run goes: the first SIGINT or SIGTERM raises :class:`RunInterrupted` in the main thread.
+
+    From :meth:`hold` on (the teardown), signals are only noted, so that a second Ctrl-C cannot
+    cut the teardown short and leave processes or queues behind. A signal the caller ignores
+    (``SIG_IGN``: a background job, ``nohup``) stays ignored. Outside the main thread Python
+    delivers no signal, and nothing is installed.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        #: The first signal that arrived, or None.
+        self.signum: int | None = None
+        self._raising = True
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.note(signum)
+        if self._raising:
+            self._raising = False
+            raise RunInterrupted(signum)
+
+    def note(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def hold(self) -> None:
+        self._raising = False
+
+
+def _aggregate(
+    settings: Settings,
+    transport: Transport,
+    stop: threading.Event,
+    aggregator: Aggregator,
+    errors: list[BaseException],
+    guard: _SignalGuard,
+) -> None:
+    try:
+        run_aggregator(settings, transport, stop, aggregator)
+    except Exception as e:  # reported by the main thread (_follow), or part of an interruption
+        errors.append(e)
+        if guard.signum is not None:
+            log.debug("the aggregator stopped while interrupted: %s: %s", type(e).__name__, e)
+
+
+def _stop_aggregator(
+    aggregator: Aggregator, thread: threading.Thread, stop: threading.Event, guard: _SignalGuard
+) -> None:
+    if guard.signum is not None:
+        aggregator.renderer.draw_on_stop = False  # results.json only: the plot waits for the finished run
+    stop.set()
+    thread.join(INTERRUPTED_AGGREGATOR_STOP_SECONDS if guard.signum is not None else None)
+
+
+def _recorded(output_dir: Path, run_id: str) -> RunTally | None:
+    # find_runs first: opening the state of a run never recorded would create it.
+    return load_run_state(output_dir, run_id) if run_id in find_runs(output_dir) else None
+
+
+def _interrupted_message(settings: Settings, signum: int, tally: RunTally | None) -> str:
+    name = signal.Signals(signum).name
+    if tally is None:
+        return f"run {settings.run_id}: interrupted by {name} before its first chunk was recorded; start it again"
+    command = "hzz run --resume"
+    if settings.output_dir != _DEFAULT_OUTPUT_DIR:
+        command += f" --output-dir {shlex.quote(settings.output_dir)}"
+    counts = tally.tally()
+    return (
+        f"run {settings.run_id}: interrupted by {name} — {counts['done']} of {counts['total']} chunks done, "
+        f"{counts['failed']} failed, {counts['pending']} pending; finish it with: {command}"
+    )
+
+
+def _delete_queues(transport: RabbitMQTransport) -> None:
     cleanup = _clone(transport)
+    cleanup.connect_attempts = 1  # type: ignore[attr-defined]  # a queue left behind expires by itself
     try:
         cleanup.delete_queues()  # type: ignore[attr-defined]
     except Exception as e:  # the run's result is in; a queue left behind is only untidy
@@ -183,12 +368,44 @@ def _delete_queues(transport: Transport) -> None:
         cleanup.close()
 
 
+def _purge_queues(transport: RabbitMQTransport) -> None:
+    cleanup = _clone(transport)
+    try:
+        cleanup.purge()  # type: ignore[attr-defined]
+    finally:
+        cleanup.close()
+
+
+def _renewer(transport: RabbitMQTransport) -> Callable[[], None]:
+    def renew() -> None:
+        declarer = _clone(transport)
+        declarer.connect_attempts = 1  # type: ignore[attr-defined]
+        try:
+            declarer.connect()  # type: ignore[attr-defined]  # declaring the queues again renews their lease
+        except Exception as e:  # the consumers reconnect by themselves; the next renewal tries again
+            log.warning("could not renew the run's queues: %s", e)
+        finally:
+            declarer.close()
+
+    return renew
+
+
 def _follow(
-    aggregator: Aggregator, total: int, workers: list[Any], kind: str, start_worker: Any, *, progress: bool
+    aggregator: Aggregator,
+    total: int,
+    workers: list[Any],
+    kind: str,
+    start_worker: Callable[[], None],
+    check: Callable[[], None],
+    renew: Callable[[], None] | None,
+    *,
+    progress: bool,
 ) -> None:
     started = time.monotonic()
+    renewed = started
     with tqdm(total=total, unit="chunk", desc="chunks", disable=not progress, dynamic_ncols=True) as bar:
         while not aggregator.finished.wait(0.5):
+            check()
             snap = aggregator.snapshot()
             bar.n = snap["done"] + snap["failed"]
             rate = snap["events_read"] / max(time.monotonic() - started, 1e-9)
@@ -204,16 +421,25 @@ def _follow(
                 log.warning("%s died (exit code %s); starting a replacement", process.name, process.exitcode)
                 workers.remove(process)
                 start_worker()
+            if renew is not None and time.monotonic() - renewed > QUEUE_RENEW_SECONDS:
+                renew()
+                renewed = time.monotonic()
         snap = aggregator.snapshot()
         bar.n = snap["done"] + snap["failed"]
         bar.refresh()
 
 
-def _stop_workers(workers: list[Any], stop: Any) -> None:
+def _stop_workers(workers: list[Any], stop: processes.StopPipe, guard: _SignalGuard) -> None:
     stop.set()
-    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    grace = INTERRUPTED_WORKER_STOP_SECONDS if guard.signum is not None else WORKER_STOP_SECONDS
+    deadline = time.monotonic() + grace
     for process in workers:
         process.join(max(0.0, deadline - time.monotonic()))
+    for process in workers:
         if process.is_alive():
             process.terminate()
+    for process in workers:
+        process.join(TERMINATE_SECONDS)
+        if process.is_alive():
+            process.kill()
             process.join()

@@ -15,19 +15,42 @@ and arguments are importable from ``hzz`` alone, so a script without an
 ``if __name__ == "__main__":`` guard can call :func:`hzz.local.run_local` too instead of running
 itself again in every child, which would start a run from each of them.
 
+Every process the run starts ends with it (:class:`ParentWatch`): a pipe whose write end only
+the run's process holds reaches end-of-file in each child the moment that process is gone, even
+after a SIGKILL, and the child then exits; the forkserver does the same by itself. Children ignore
+SIGINT: a Ctrl-C in a terminal reaches every process of the group, and the run's process alone
+decides how its children stop — by closing another such pipe (:class:`StopPipe`), which never
+waits for anyone, where setting a ``multiprocessing.Event`` waits for every process asleep on it
+to wake: forever, for one that was killed.
+
 This module is preloaded into the forkserver, so it imports nothing heavy itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.spawn
+import os
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from multiprocessing.context import BaseContext
 from multiprocessing.managers import SyncManager
 from typing import Any
 
-__all__ = ["PRELOAD", "PROCESS_PREFIX", "RunManager", "context", "warm_up"]
+__all__ = [
+    "ORPHAN_EXIT_CODE",
+    "PRELOAD",
+    "PROCESS_PREFIX",
+    "ParentWatch",
+    "RunManager",
+    "StopPipe",
+    "context",
+    "run_watched",
+    "warm_up",
+    "watch_parent",
+]
 
 #: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
 #: (it installs _prepare_without_main there, where the forked children run it) and the worker's
@@ -37,6 +60,8 @@ PRELOAD = ("hzz.processes", "hzz.shared.processing")
 
 #: Names of the processes the run starts; only these skip re-running the parent's main script.
 PROCESS_PREFIX = "hzz-"
+#: Exit status of a child that ended because the run's process was gone.
+ORPHAN_EXIT_CODE = 3
 
 
 def context() -> BaseContext:
@@ -69,6 +94,96 @@ def warm_up() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+class ParentWatch:
+    """A pipe from the run's process to its children that nobody writes: its end-of-file is that process's end.
+
+    The run's process keeps the write end (its descriptor is not inheritable, and only the read
+    end is handed to children); the kernel closes it when the process ends, however it ends, so
+    each child's :func:`watch_parent` sees end-of-file within milliseconds. Unlike
+    ``PR_SET_PDEATHSIG`` it works on macOS too, and for the workers, whose parent is the
+    forkserver rather than the run's process.
+
+    Args:
+        ctx: the run's multiprocessing context.
+    """
+
+    def __init__(self, ctx: BaseContext) -> None:
+        #: Handed to each child (a process argument or a manager initializer's).
+        self.reader, self._writer = ctx.Pipe(duplex=False)
+
+    def close(self) -> None:
+        """Close both ends: the children still running see end-of-file and exit."""
+        self._writer.close()
+        self.reader.close()
+
+
+class StopPipe:
+    """The run's process tells its children to stop by closing this pipe: at once, whatever became of them.
+
+    Args:
+        ctx: the run's multiprocessing context.
+    """
+
+    def __init__(self, ctx: BaseContext) -> None:
+        #: Handed to each child, which turns it into a ``threading.Event`` (:func:`run_watched`).
+        self.reader, self._writer = ctx.Pipe(duplex=False)
+
+    def set(self) -> None:
+        self._writer.close()
+
+    def is_set(self) -> bool:
+        return self._writer.closed
+
+    def close(self) -> None:
+        self._writer.close()
+        self.reader.close()
+
+
+def _event_closed_by(reader: Any) -> threading.Event:
+    event = threading.Event()
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            reader.recv_bytes()  # nothing is ever sent: end-of-file is the stop
+        event.set()
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    return event
+
+
+def watch_parent(reader: Any) -> None:
+    """In a child of the run: exit at once when the run's process is gone; ignore SIGINT.
+
+    Args:
+        reader: :attr:`ParentWatch.reader`.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            reader.recv_bytes()  # nothing is ever sent: this returns by end-of-file only
+        # No cleanup is owed to anyone: the run's state is on disk and an unfinished chunk is
+        # pending there (over RabbitMQ, its unacknowledged task goes back to the run's queue).
+        os._exit(ORPHAN_EXIT_CODE)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_watched(reader: Any, target: Callable[..., None], *args: Any, stop: Any = None, **kwargs: Any) -> None:
+    """A child's target: :func:`watch_parent`, then ``target(*args, **kwargs)``.
+
+    Args:
+        reader: :attr:`ParentWatch.reader`.
+        target: what the child does.
+        stop: a :attr:`StopPipe.reader`: ``target`` then gets ``stop=`` a ``threading.Event`` that
+            is set when the run's process sets the pipe (or ends).
+    """
+    watch_parent(reader)
+    if stop is not None:
+        kwargs["stop"] = _event_closed_by(stop)
+    target(*args, **kwargs)
 
 
 class RunManager(SyncManager):

@@ -42,6 +42,7 @@ from hzz.shared.outputs import (
     RESULTS_FILE,
     ROOT_FILE,
     ensure_writable,
+    remove_stale_temporaries,
     run_folder,
     write_atomic,
 )
@@ -108,6 +109,9 @@ class Aggregator:
             self, refresh_seconds=refresh_seconds, partial_plots=partial_plots, draw_in_process=draw_in_process
         )
         _refuse_old_checkpoint(self.output_dir)
+        removed = remove_stale_temporaries(self.output_dir)
+        if removed:
+            log.info("removed %d temporary files left by a writer that was killed", len(removed))
         first = expected_run or (find_runs(self.output_dir) or [None])[-1]
         if first is not None:
             run = self._run(first, create=False)
@@ -335,6 +339,9 @@ class Renderer:
         self._draw_seconds = 0.0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: Whether :meth:`stop` draws the plot of a run still in progress (not when the run was
+        #: interrupted: results.json is written at once, the plot when the run is finished).
+        self.draw_on_stop = True
 
     def request(self, run_id: str, *, final: bool = False) -> None:
         """Ask for a run's outputs to be written (at once when ``final``, else at the next refresh)."""
@@ -356,7 +363,7 @@ class Renderer:
             self._wake.notify()
         if self._thread is not None:
             self._thread.join()
-        self.render_due(force=True)
+        self.render_due(force=self.draw_on_stop)
         if self._drawing_process is not None:
             self._drawing_process.close()
 

@@ -7,6 +7,8 @@ recorded as failed at once.
 
 from __future__ import annotations
 
+import signal
+
 __all__ = [
     "BrokerUnavailable",
     "CheckpointError",
@@ -18,6 +20,7 @@ __all__ = [
     "ReadDeadlineExceeded",
     "RefusedFile",
     "RetryLater",
+    "RunInterrupted",
     "TransientChunkError",
 ]
 
@@ -84,3 +87,24 @@ class RetryLater(HZZError):
 
     An instruction to the transport, not a fault of the message, which is not dead-lettered.
     """
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The one-machine run was stopped by a signal (Ctrl-C, SIGTERM); what it finished is kept.
+
+    A ``KeyboardInterrupt``, so that ``except Exception`` does not swallow a Ctrl-C. The message
+    says how many chunks were done and how to finish the run (``hzz run --resume``).
+
+    Args:
+        signum: the signal.
+        message: what to tell the user (default: the signal's name).
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by the signal: 128 + its number (130, 143)."""
+        return 128 + self.signum

@@ -2,16 +2,28 @@
 
 This module imports no plotting and no physics: the web page and the scaling-log tools read
 the output folder through it. What goes into ``results.json`` is :mod:`hzz.shared.report`'s.
+
+A writer killed mid-write leaves its temporary file behind; the next aggregator to start in the
+folder removes those (:func:`remove_stale_temporaries`), telling them from files being written
+right now by a lock that every writer holds until its file is in place and that dies with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no file locks; abandoned temporaries are told by their age alone
+    fcntl = None  # type: ignore[assignment]
 
 from hzz.shared.errors import ConfigError
 
@@ -24,8 +36,10 @@ __all__ = [
     "RUN_ID_PATTERN",
     "SCHEMA_VERSION",
     "STATE_FILE",
+    "TEMP_NAME",
     "ensure_writable",
     "read_json",
+    "remove_stale_temporaries",
     "run_folder",
     "write_atomic",
 ]
@@ -46,6 +60,14 @@ PLOT_FILES = {"png": "hzz_m4l.png", "svg": "hzz_m4l.svg"}
 ROOT_FILE = "hzz_m4l.root"
 #: Version of the results.json layout; bump on incompatible changes (new fields are compatible).
 SCHEMA_VERSION = 1
+#: The temporary files this module makes: :func:`write_atomic`'s ``.<name>.<8 random>.tmp`` and
+#: :func:`ensure_writable`'s ``.write-test-<8 random>`` (``tempfile``'s random part).
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp|\.write-test-[a-z0-9_]{8}")
+#: A temporary file younger than this is never removed: its writer may not have locked it yet.
+TEMP_GRACE_SECONDS = 5.0
+#: Where files cannot be locked, a temporary file this old counts as abandoned (a write takes
+#: well under a second).
+STALE_TEMP_SECONDS = 600.0
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -70,14 +92,81 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            _lock(f)  # held until the file is in place: who finds it unlocked knows its writer died
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            os.chmod(tmp, 0o644)
+            if fcntl is not None:
+                os.replace(tmp, path)
+        if fcntl is None:
+            os.replace(tmp, path)  # Windows renames no open file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _lock(f: IO[bytes]) -> None:
+    if fcntl is not None:
+        with contextlib.suppress(OSError):  # a file system without locks: age tells instead
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def remove_stale_temporaries(output_dir: str | Path, *, now: float | None = None) -> list[Path]:
+    """Remove the temporary files that killed writers left in the output folder and its runs' folders.
+
+    Only files of this module's naming (:data:`TEMP_NAME`) are touched, and only regular files
+    of this user, older than :data:`TEMP_GRACE_SECONDS`, that no process holds locked (where the
+    file system has no locks: older than :data:`STALE_TEMP_SECONDS`). A file being written by a
+    live writer, of this process or another, is left alone.
+
+    Returns:
+        list[Path]: the files removed.
+    """
+    now = time.time() if now is None else now
+    root = Path(output_dir)
+    folders = [root]
+    with contextlib.suppress(OSError):
+        folders += sorted(p for p in (root / RUNS_FOLDER).iterdir() if p.is_dir() and not p.is_symlink())
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if TEMP_NAME.fullmatch(entry.name) and _abandoned(entry, now):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _abandoned(entry: os.DirEntry[str], now: float) -> bool:
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        return False
+    age = now - info.st_mtime
+    if age < TEMP_GRACE_SECONDS:
+        return False
+    if fcntl is None:
+        return age > STALE_TEMP_SECONDS
+    try:
+        fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # its writer is alive and holds it
+    except OSError:
+        return age > STALE_TEMP_SECONDS  # no locks here
+    finally:
+        os.close(fd)
+    return True
 
 
 def run_folder(output_dir: str | Path, run_id: str) -> Path:

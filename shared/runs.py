@@ -3,7 +3,9 @@
 :func:`publish_run` sends the manifest first, then one persistent task per chunk.
 :func:`requeue_failed` publishes the failed chunks of a checkpointed run again (after the
 network came back, say): a requeue notice that makes the aggregator wait for them, then their
-tasks with attempt 0. The producer service and ``hzz`` both call these.
+tasks with attempt 0. The producer service and ``hzz`` both call these. :func:`resume_run`
+(``hzz run --resume``) does the same for an interrupted run's pending chunks too, with the run's
+own settings (:func:`settings_of_run`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from hzz.shared.messaging import Transport, transport_info
 from hzz.shared.outputs import RUNS_FOLDER
 from hzz.shared.runstore import load_run_state
 
-__all__ = ["failed_tasks", "load_run", "publish_run", "requeue_failed"]
+__all__ = ["failed_tasks", "load_run", "publish_run", "requeue_failed", "resume_run", "resume_tasks", "settings_of_run"]
+
+#: The settings a resumed run takes from its manifest, not from the command that resumes it: what
+#: its chunks and their results depend on (the dataset also bounds what its workers may read).
+RUN_DEFINING_SETTINGS = ("profile", "dataset", "samples", "lumi", "fraction", "chunk_size")
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +93,40 @@ def requeue_failed(tally: RunTally, transport: Transport) -> list[ChunkTask]:
         transport.publish(transport.names.tasks, task.encode())
     log.info("run %s: requeued %d failed chunks", tally.run_id, len(tasks))
     return tasks
+
+
+def resume_tasks(tally: RunTally) -> list[ChunkTask]:
+    """The tasks of the run's chunks that are not done (pending or failed), in the manifest's order."""
+    return [task for task in tally.manifest.tasks() if task.chunk_id not in tally.done]
+
+
+def resume_run(tally: RunTally, transport: Transport) -> list[ChunkTask]:
+    """Publish what an interrupted (or partly failed) run still needs: its failed and pending chunks.
+
+    The failed ones get a requeue notice first, as in :func:`requeue_failed`; the pending ones
+    are pending for the aggregator already.
+
+    Returns:
+        list[ChunkTask]: the tasks published.
+    """
+    tasks = resume_tasks(tally)
+    failed = [t.chunk_id for t in tasks if t.chunk_id in tally.failed]
+    if failed:
+        transport.publish(transport.names.results, RequeueNotice(run_id=tally.run_id, chunk_ids=failed).encode())
+    for task in tasks:
+        transport.publish(transport.names.tasks, task.encode())
+    log.info("run %s: resumed %d chunks (%d had failed)", tally.run_id, len(tasks), len(failed))
+    return tasks
+
+
+def settings_of_run(tally: RunTally, settings: Settings) -> Settings:
+    """``settings`` with the run's id and the settings that define it, as its manifest records them.
+
+    Raises:
+        ConfigError: the recorded settings are not valid ones (a manifest of another version).
+    """
+    recorded = tally.manifest.settings
+    defining = {key: recorded[key] for key in RUN_DEFINING_SETTINGS if recorded.get(key) is not None}
+    if isinstance(defining.get("samples"), list):
+        defining["samples"] = tuple(defining["samples"])
+    return settings.replace(**defining, run_id=tally.run_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,6 +173,9 @@ class RunStore:
                 raise CheckpointError(msg, self.path)
             tally = RunTally(RunManifest.decode(meta["manifest"].encode()), started=float(meta["started"]))
             tally.finished = float(meta["finished"]) if meta.get("finished") else None
+            # No progress is known since the last write; counting the stall from the run's start
+            # would call a run resumed long after it began stalled at once.
+            tally.last_progress = time.time()
             tally.workers = json.loads(meta.get("workers") or "{}")  # absent before the batch that added it
             for chunk_id, sample, failed, error, attempt in self._db.execute("SELECT * FROM chunks"):
                 if failed:

@@ -91,6 +91,9 @@ class RabbitMQTransport:
             (default :data:`CONNECT_ATTEMPTS`).
         signer: signs what is published and checks what is consumed; without one, messages go
             out unsigned and nothing can be consumed (every delivery is refused).
+        queue_expiry_seconds: the broker deletes each queue after this long unused
+            (``x-expires``): no consumer, no declaration, no get. None: never (a deployment's
+            queues); the one-machine run's own queues expire, so a killed run leaves none for good.
     """
 
     #: What :func:`hzz.shared.messaging.transport_info` calls this transport.
@@ -103,8 +106,10 @@ class RabbitMQTransport:
         *,
         connect_attempts: int | None = None,
         signer: Signer | None = None,
+        queue_expiry_seconds: float | None = None,
     ) -> None:
         self.url = url
+        self.queue_expiry_seconds = queue_expiry_seconds
         self.names = names
         self.signer = signer
         self.connect_attempts = CONNECT_ATTEMPTS if connect_attempts is None else connect_attempts
@@ -117,11 +122,21 @@ class RabbitMQTransport:
 
     def __getstate__(self) -> dict[str, Any]:
         # A transport handed to a child process opens its own connection there.
-        return {"url": self.url, "names": self.names, "connect_attempts": self.connect_attempts, "signer": self.signer}
+        return {
+            "url": self.url,
+            "names": self.names,
+            "connect_attempts": self.connect_attempts,
+            "signer": self.signer,
+            "queue_expiry_seconds": self.queue_expiry_seconds,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
-            state["url"], state["names"], connect_attempts=state["connect_attempts"], signer=state["signer"]
+            state["url"],
+            state["names"],
+            connect_attempts=state["connect_attempts"],
+            signer=state["signer"],
+            queue_expiry_seconds=state.get("queue_expiry_seconds"),
         )
 
     def connect(self, *, stop: threading.Event | None = None) -> RabbitMQTransport:
@@ -189,9 +204,12 @@ class RabbitMQTransport:
         return channel
 
     def queue_arguments(self, name: str) -> dict[str, Any]:
-        """The declared arguments of a queue: quorum, and for the work queues a DLX and a delivery limit."""
+        """The declared arguments of a queue: quorum, an expiry if asked for, and for the work queues
+        a DLX and a delivery limit."""
         # Quorum queues replicate and survive restarts; they are the broker's recommended durable type.
         arguments: dict[str, Any] = {"x-queue-type": "quorum"}
+        if self.queue_expiry_seconds is not None:
+            arguments["x-expires"] = max(1, round(self.queue_expiry_seconds * 1000))  # milliseconds
         if name != self.names.dead:
             arguments["x-dead-letter-exchange"] = ""  # the default exchange routes by queue name
             arguments["x-dead-letter-routing-key"] = self.names.dead
