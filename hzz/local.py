@@ -346,7 +346,7 @@ def _recorded(output_dir: Path, run_id: str) -> RunTally | None:
 def _interrupted_message(settings: Settings, signum: int, tally: RunTally | None) -> str:
     name = signal.Signals(signum).name
     if tally is None:
-        return f"run {settings.run_id}: interrupted by {name} before its first chunk was recorded; start it again"
+        return f"run {settings.run_id}: interrupted by {name} before anything of it was recorded; start it again"
     command = "hzz run --resume"
     if settings.output_dir != _DEFAULT_OUTPUT_DIR:
         command += f" --output-dir {shlex.quote(settings.output_dir)}"
