@@ -451,6 +451,42 @@ def test_over_rabbitmq_a_killed_runs_queues_expire_touch_no_other_run_and_are_em
         delete_queues(broker_url, names)
 
 
+def workers_of(session: int) -> list[int]:
+    """The worker processes of a run over RabbitMQ: the forkserver's children (there is no manager)."""
+    parents = {}
+    for pid in session_processes(session):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    forkservers = [pid for pid, parent in parents.items() if parent == session]
+    return [pid for pid, parent in parents.items() if parent in forkservers]
+
+
+@pytest.mark.slow
+def test_over_rabbitmq_a_run_whose_worker_was_killed_still_ends(
+    dataset: Path, clean_run: dict[str, Any], tmp_path: Path, runs: list[Run], broker_url: str, queue_prefix: str
+) -> None:
+    # Given a run under way over RabbitMQ
+    env = environment(dataset, HZZ_BROKER_URL=broker_url, HZZ_QUEUE_PREFIX=queue_prefix)
+    run = Run(tmp_path, tmp_path / "out", "--transport", "rabbitmq", env=env)
+    runs.append(run)
+    run.wait_mid_way()
+    names = QueueNames(f"{queue_prefix}.{run.run_id()}")
+    try:
+        # When one of its workers is killed (its chunk goes back to the queue, a replacement starts)
+        workers = workers_of(run.process.pid)
+        assert len(workers) == WORKERS, workers
+        os.kill(workers[0], signal.SIGKILL)
+
+        # Then the run still completes and exits (stopping its workers once waited forever for the
+        # killed one to wake up, when the stop was a multiprocessing.Event), equal to a clean run
+        assert run.process.wait(240) == 0, run.output_text()
+        assert "died" in run.output_text()
+        assert_equals_clean(run.results(), clean_run)
+        wait_until_gone(run.process.pid, ORPHAN_SECONDS)
+    finally:
+        delete_queues(broker_url, names)
+
+
 def test_queues_declared_to_expire_are_deleted_by_the_broker_once_unused(broker_url: str, queue_prefix: str) -> None:
     # Given a run's queues declared with a one-second expiry, then left (as by a killed run)
     names = QueueNames(f"{queue_prefix}.expiring")
