@@ -18,19 +18,18 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
 from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a terminal
 
 from hzz import processes
+from hzz.interruption import SignalGuard, interrupted_message
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings, mask_password
 from hzz.shared.errors import BrokerUnavailable, HZZError, RunInterrupted
@@ -45,9 +44,6 @@ from hzz.shared.runstore import find_runs, load_run_state
 from hzz.shared.signing import Signer, new_key
 
 __all__ = ["choose_transport", "run_local"]
-
-#: The output folder when none is set: the hint to resume names the folder only when it is another.
-_DEFAULT_OUTPUT_DIR = next(f.default for f in fields(Settings) if f.name == "output_dir")
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +147,7 @@ def run_local(
     names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
     log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
 
-    with _SignalGuard() as guard:
+    with SignalGuard() as guard:
         try:
             _run(
                 settings,
@@ -175,7 +171,7 @@ def run_local(
     if guard.signum is not None:
         tally = _recorded(output_dir, settings.run_id)
         if tally is None or not tally.complete:
-            raise RunInterrupted(guard.signum, _interrupted_message(settings, guard.signum, tally))
+            raise RunInterrupted(guard.signum, interrupted_message(settings, guard.signum, tally))
     return json.loads((run_folder(output_dir, settings.run_id) / RESULTS_FILE).read_text())
 
 
@@ -185,7 +181,7 @@ def _run(
     names: QueueNames,
     signer: Signer,
     resumed: RunTally | None,
-    guard: _SignalGuard,
+    guard: SignalGuard,
     *,
     progress: bool,
     worker_log_level: str,
@@ -271,55 +267,13 @@ def _run(
             guard.hold()  # the teardown below is bounded; a second Ctrl-C does not cut it short
 
 
-class _SignalGuard:
-    """While a run goes: the first SIGINT or SIGTERM raises :class:`RunInterrupted` in the main thread.
-
-    From :meth:`hold` on (the teardown), signals are only noted, so that a second Ctrl-C cannot
-    cut the teardown short and leave processes or queues behind. A signal the caller ignores
-    (``SIG_IGN``: a background job, ``nohup``) stays ignored. Outside the main thread Python
-    delivers no signal, and nothing is installed.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        #: The first signal that arrived, or None.
-        self.signum: int | None = None
-        self._raising = True
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _SignalGuard:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self.note(signum)
-        if self._raising:
-            self._raising = False
-            raise RunInterrupted(signum)
-
-    def note(self, signum: int) -> None:
-        if self.signum is None:
-            self.signum = signum
-
-    def hold(self) -> None:
-        self._raising = False
-
-
 def _aggregate(
     settings: Settings,
     transport: Transport,
     stop: threading.Event,
     aggregator: Aggregator,
     errors: list[BaseException],
-    guard: _SignalGuard,
+    guard: SignalGuard,
 ) -> None:
     try:
         run_aggregator(settings, transport, stop, aggregator)
@@ -330,7 +284,7 @@ def _aggregate(
 
 
 def _stop_aggregator(
-    aggregator: Aggregator, thread: threading.Thread, stop: threading.Event, guard: _SignalGuard
+    aggregator: Aggregator, thread: threading.Thread, stop: threading.Event, guard: SignalGuard
 ) -> None:
     if guard.signum is not None:
         aggregator.renderer.draw_on_stop = False  # results.json only: the plot waits for the finished run
@@ -341,20 +295,6 @@ def _stop_aggregator(
 def _recorded(output_dir: Path, run_id: str) -> RunTally | None:
     # find_runs first: opening the state of a run never recorded would create it.
     return load_run_state(output_dir, run_id) if run_id in find_runs(output_dir) else None
-
-
-def _interrupted_message(settings: Settings, signum: int, tally: RunTally | None) -> str:
-    name = signal.Signals(signum).name
-    if tally is None:
-        return f"run {settings.run_id}: interrupted by {name} before anything of it was recorded; start it again"
-    command = "hzz run --resume"
-    if settings.output_dir != _DEFAULT_OUTPUT_DIR:
-        command += f" --output-dir {shlex.quote(settings.output_dir)}"
-    counts = tally.tally()
-    return (
-        f"run {settings.run_id}: interrupted by {name} — {counts['done']} of {counts['total']} chunks done, "
-        f"{counts['failed']} failed, {counts['pending']} pending; finish it with: {command}"
-    )
 
 
 def _delete_queues(transport: RabbitMQTransport) -> None:
@@ -429,7 +369,7 @@ def _follow(
         bar.refresh()
 
 
-def _stop_workers(workers: list[Any], stop: processes.StopPipe, guard: _SignalGuard) -> None:
+def _stop_workers(workers: list[Any], stop: processes.StopPipe, guard: SignalGuard) -> None:
     stop.set()
     grace = INTERRUPTED_WORKER_STOP_SECONDS if guard.signum is not None else WORKER_STOP_SECONDS
     deadline = time.monotonic() + grace
