@@ -131,10 +131,8 @@ class StopPipe:
         self.reader, self._writer = ctx.Pipe(duplex=False)
 
     def set(self) -> None:
+        """Tell the children to stop (closing never blocks, and closing twice is harmless)."""
         self._writer.close()
-
-    def is_set(self) -> bool:
-        return self._writer.closed
 
     def close(self) -> None:
         self._writer.close()
