@@ -10,7 +10,8 @@ Any number of runs are kept at once, keyed by run id, each in its own folder
 ``runs/<run_id>/``; a manifest starts a new run and never touches another. Drawing is off the
 acknowledgement path: a :class:`Renderer` thread writes each run's results.json and plot from a
 snapshot every ``HZZ_REFRESH_SECONDS`` and once when the run completes, and mirrors the newest
-run at the top of the output folder (``results.json``, ``hzz_m4l.png``, ``hzz_m4l.svg``).
+run at the top of the output folder (``results.json``, ``hzz_m4l.png``, ``hzz_m4l.svg``): the run
+started last, also when several aggregators share the folder (two ``hzz run`` at once).
 
 A :class:`~hzz.shared.messages.RequeueNotice` (``hzz requeue-failed``) makes failed chunks pending
 again until their new results arrive. A run whose pending chunks see no progress for
@@ -19,12 +20,14 @@ again until their new results arrive. A run whose pending chunks see no progress
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import multiprocessing
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -55,6 +58,10 @@ log = logging.getLogger(__name__)
 #: Largest message the aggregator reads: a result is about 1.5 KB and a manifest ~150 bytes a
 #: file; anything far larger is refused before it is parsed.
 MAX_RESULT_BYTES = 4 * 1024 * 1024
+#: Beside the mirrored files at the top of the output folder: which run they are of, and when it started.
+MIRROR_MARKER = ".mirrored.json"
+#: The lock file that keeps two aggregators of one folder from interleaving their mirrors.
+MIRROR_LOCK = ".mirror.lock"
 
 
 @dataclass
@@ -415,7 +422,7 @@ class Renderer:
             self._drawn_at[tally.run_id] = time.monotonic()
             self._draw_seconds = time.monotonic() - started
         if tally.run_id == aggregator.newest:
-            _mirror(run_dir, folder, [*PLOT_FILES.values(), ROOT_FILE, RESULTS_FILE])
+            _mirror(run_dir, folder, [*PLOT_FILES.values(), ROOT_FILE, RESULTS_FILE], tally)
 
 
 class DrawingProcess:
@@ -451,12 +458,38 @@ def _import_drawing() -> None:
     import hzz.shared.report  # noqa: F401 (the import is the point: matplotlib loaded ahead of the first plot)
 
 
-def _mirror(run_dir: Path, folder: Path, names: Iterable[str]) -> None:
-    # Each file replaced atomically; results.json last, so that it never links a plot not there yet.
-    for name in names:
-        source = run_dir / name
-        if source.exists():
-            write_atomic(folder / name, source.read_bytes())
+def _mirror(run_dir: Path, folder: Path, names: Iterable[str], tally: RunTally) -> None:
+    # Two aggregators may share the folder (two `hzz run`s at once), each taking its own run for
+    # the newest: the marker says which run the top holds, and the one started later keeps it,
+    # whichever ends last.
+    with _mirror_lock(folder):
+        marker = folder / MIRROR_MARKER
+        try:
+            mirrored = json.loads(marker.read_bytes())
+            if mirrored["run_id"] != tally.run_id and float(mirrored["started"]) > tally.started:
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # nothing mirrored yet (or by an older version): this run takes the top
+        # Each file replaced atomically; results.json last, so that it never links a plot not there yet.
+        for name in names:
+            source = run_dir / name
+            if source.exists():
+                write_atomic(folder / name, source.read_bytes())
+        write_atomic(marker, json.dumps({"run_id": tally.run_id, "started": tally.started}).encode())
+
+
+@contextlib.contextmanager
+def _mirror_lock(folder: Path) -> Iterator[None]:
+    """Hold the output folder's mirror lock (an advisory file lock; none where the folder has none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no file locks of this kind; one aggregator per folder there
+        yield
+        return
+    with open(folder / MIRROR_LOCK, "a") as handle:
+        with contextlib.suppress(OSError):  # a mounted folder without locks (some Docker Desktop shares)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def run_aggregator(settings: Settings, transport: Transport, stop: threading.Event, aggregator: Aggregator) -> None:
