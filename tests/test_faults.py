@@ -41,10 +41,13 @@ from conftest import TEST_KEY, TEST_SIGNER
 from hzz.devtools.notebook import NotebookSample, run_notebook
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import CheckpointError
-from hzz.shared.messages import ChunkResult
+from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkResult, ChunkTask, RequeueNotice
 from hzz.shared.messaging import ERROR_HEADER, Outgoing, QueueNames
 from hzz.shared.messaging.rabbitmq import RabbitMQTransport, broker_answers
-from hzz.shared.runstore import load_run_state
+from hzz.shared.outputs import run_folder
+from hzz.shared.runstore import find_runs, load_run_state
+from hzz.shared.signing import Signer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faults injected by this module, per kind (printed when the module ends).
@@ -130,22 +133,49 @@ class Pipeline:
     def worker(self) -> Service:
         return self.start("worker")
 
+    def launch(self, *, workers: int = 2, exit_when_complete: bool = True) -> tuple[Service, list[Service]]:
+        """Start the aggregator, the workers and then the producer, as a deployment does."""
+        aggregator = self.start("aggregator", *(["--exit-when-complete"] if exit_when_complete else []))
+        started = [self.worker() for _ in range(workers)]
+        self.start("producer")
+        return aggregator, started
+
     def logs(self, module: str) -> str:
         return "\n".join(s.log() for s in self.services if s.name.startswith(f"{module}-"))
 
-    def progress(self) -> tuple[int, int]:
-        """(chunks done or failed, chunks in the run) by the aggregator's recorded state."""
+    @property
+    def run_id(self) -> str:
+        return self.env["HZZ_RUN_ID"]
+
+    def state(self, run_id: str | None = None) -> RunTally | None:
+        """A run's recorded state (default: this pipeline's run), or None while there is none yet."""
+        run_id = run_id or self.run_id
+        if run_id not in find_runs(self.output):
+            return None
         try:
-            tally = load_run_state(self.output)
+            return load_run_state(self.output, run_id)
         except CheckpointError:  # being created right now
-            return 0, 0
+            return None
+
+    def progress(self, run_id: str | None = None) -> tuple[int, int]:
+        """(chunks done or failed, chunks in the run) by the aggregator's recorded state."""
+        tally = self.state(run_id)
         if tally is None:
             return 0, 0
         counts = tally.tally()
         return counts["done"] + counts["failed"], counts["total"]
 
-    def results(self) -> dict[str, Any]:
-        return json.loads((self.output / "results.json").read_text())
+    def results(self, run_id: str | None = None) -> dict[str, Any]:
+        """results.json of one run (its own folder), or the one mirrored at the top of the output folder."""
+        folder = self.output if run_id is None else run_folder(self.output, run_id)
+        return json.loads((folder / "results.json").read_text())
+
+    def run_state(self, run_id: str) -> str | None:
+        """The ``state`` of a run's results.json, or None while it has none."""
+        try:
+            return self.results(run_id)["state"]
+        except FileNotFoundError:
+            return None
 
     def wait_until(self, condition: Callable[[], bool], what: str, *, timeout: float = RUN_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -254,9 +284,7 @@ def test_workers_killed_at_random_moments_lose_no_chunk_and_count_none_twice(
     seed = random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     p = pipeline(small_dataset, chunk_size=100)
-    aggregator = p.start("aggregator", "--exit-when-complete")
-    workers = [p.worker(), p.worker()]
-    p.start("producer")
+    aggregator, workers = p.launch()
     p.wait_until(lambda: p.progress()[1] > 0, "the run's manifest")
     total = p.progress()[1]
 
@@ -305,9 +333,7 @@ def test_workers_sent_sigterm_mid_chunk_finish_it_hand_it_on_and_exit_0(
 ) -> None:
     # Given a run in progress with big chunks
     p = pipeline(small_dataset, chunk_size=500)
-    aggregator = p.start("aggregator", "--exit-when-complete")
-    workers = [p.worker(), p.worker()]
-    p.start("producer")
+    aggregator, workers = p.launch()
 
     # When a worker gets SIGTERM the moment it starts a chunk (a scale-down), a few times
     terminated: list[tuple[Service, str]] = []
@@ -359,9 +385,7 @@ def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint
 ) -> None:
     # Given a run in progress, of chunks small enough that it outlasts three kills and restarts
     p = pipeline(small_dataset, chunk_size=40)
-    aggregator = p.start("aggregator", "--exit-when-complete")
-    workers = [p.worker(), p.worker()]
-    p.start("producer")
+    aggregator, workers = p.launch()
     p.wait_until(lambda: p.progress()[0] >= 0.25 * max(p.progress()[1], 100), "a quarter of the run")
 
     # When the aggregator is killed several times: at a quarter, then each time right after it resumed
@@ -618,9 +642,7 @@ def test_bad_files_fail_by_name_garbage_is_dead_lettered_and_a_requeue_completes
     transport.close()
 
     # When the run goes through
-    aggregator = p.start("aggregator", "--exit-when-complete")
-    workers = [p.worker(), p.worker()]
-    p.start("producer")
+    aggregator, workers = p.launch()
     assert aggregator.wait() == 0, aggregator.log()[-3000:]
     results = p.results()
 
@@ -699,3 +721,279 @@ def test_the_one_machine_run_retries_only_the_failed_chunks(real_dataset: Path, 
     for sample, nb in expected.items():
         assert again["samples"][sample]["events_read"] == nb.events_read
         assert again["samples"][sample]["sumw"] == nb.sumw.tolist()
+
+
+# --- the door: another run, lies, a requeue without tasks, two runs at once -------------------
+
+
+@pytest.mark.slow
+def test_a_foreign_manifest_during_a_run_starts_a_run_beside_it_and_touches_nothing(
+    pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given a run in progress (an aggregator that serves any run: it waits for both)
+    p = pipeline(small_dataset, chunk_size=100)
+    aggregator, workers = p.launch(exit_when_complete=False)
+    p.wait_until(lambda: p.progress()[0] >= 0.2 * max(p.progress()[1], 100), "a fifth of the run")
+
+    # When someone holding the key publishes a valid manifest of another run, and its tasks
+    foreign = f"foreign-{uuid.uuid4().hex[:6]}"
+    intruder = p.start("producer", HZZ_RUN_ID=foreign, HZZ_SAMPLES="data_A,data_B", HZZ_CHUNK_SIZE="150")
+    assert intruder.wait() == 0, intruder.log()[-3000:]
+    FAULTS["manifest of another run published during a run"] += 1
+    assert p.progress()[0] < p.progress()[1], "the run ended before the foreign manifest came"
+
+    # Then both runs end complete, each in its own folder …
+    for run_id in (p.run_id, foreign):
+        p.wait_until(lambda run_id=run_id: p.run_state(run_id) == "complete", f"run {run_id} complete")
+    aggregator.send(signal.SIGTERM)
+    assert aggregator.wait(GRACE_SECONDS) == 0, aggregator.log()[-3000:]
+    stop_workers(workers)
+    # … the running one untouched: equal to the fault-free run …
+    own = p.results(p.run_id)
+    assert own["run_id"] == p.run_id
+    assert_clean_run(own, reference)
+    # … the foreign one on its own: only its two samples, each chunk once, equal to the notebook
+    theirs = p.results(foreign)
+    assert theirs["state"] == "complete"
+    assert set(theirs["samples"]) == {"data_A", "data_B"}
+    assert_equals_reference(theirs, reference, ["data_A", "data_B"])
+    assert theirs["tally"]["total"] == sum(-(-reference[s].events_read // 150) for s in ("data_A", "data_B"))
+    assert sorted(find_runs(p.output)) == sorted([p.run_id, foreign])
+    # The newest run is the one mirrored at the top; nothing was refused
+    assert p.results()["run_id"] == foreign
+    assert f"run {foreign} started" in p.logs("aggregator")
+    assert dead_letters(p) == []
+
+
+#: A key that is not the deployment's: what a forger signs with.
+FORGED_KEY = "not-the-deployment-key-0123456789"
+
+
+def lies_about(tally: RunTally, chunk_ids: list[str]) -> list[tuple[str, bytes, str | None, str]]:
+    """One lie per chunk: (kind of fault, body, signing key or None for unsigned, reason expected).
+
+    The forged and unsigned ones are plausible (the right entry count, nothing selected): only
+    the signature keeps them out. Each of the others fails one check at the door.
+    """
+    binning = tally.binning.to_json()
+    bins = tally.binning.bins
+
+    def result(chunk_id: str, **lie: Any) -> ChunkResult:
+        spec = tally.chunks[chunk_id]
+        honest = {
+            "events_read": spec.entries,
+            "events_selected": 0,
+            "sumw_total": 0.0,
+            "sumw2_total": 0.0,
+            "sumw": [0.0] * bins,
+            "sumw2": [0.0] * bins,
+            "binning": binning,
+            "worker": "liar",
+        }
+        return ChunkResult(run_id=tally.run_id, chunk_id=chunk_id, sample=spec.sample, **{**honest, **lie})
+
+    def entries(chunk_id: str) -> int:
+        return tally.chunks[chunk_id].entries or 0
+
+    c = iter(chunk_ids)
+    forged, unsigned, more, huge, over, negative, neg_w2, binned, nan, big, oversized = (next(c) for _ in range(11))
+    return [
+        ("forged result (signed with another key)", result(forged).encode(), FORGED_KEY, "wrongly signed message"),
+        ("unsigned result", result(unsigned).encode(), None, "unsigned message"),
+        (
+            "result with events_read ≠ the chunk's entries",
+            result(more, events_read=entries(more) + 1).encode(),
+            TEST_KEY,
+            f"read {entries(more) + 1} events; the chunk holds {entries(more)}",
+        ),
+        (
+            "result with events_read of 10¹⁵",
+            result(huge, events_read=10**15).encode(),
+            TEST_KEY,
+            f"read {10**15} events; the chunk holds {entries(huge)}",
+        ),
+        (
+            "result with events_selected > events_read",
+            result(over, events_selected=entries(over) + 1).encode(),
+            TEST_KEY,
+            f"selected {entries(over) + 1} of {entries(over)} events",
+        ),
+        (
+            "result with a negative count",
+            result(negative, events_selected=-3).encode(),
+            TEST_KEY,
+            f"selected -3 of {entries(negative)} events",
+        ),
+        (
+            "result with a negative Σw²",
+            result(neg_w2, sumw2=[-1.0] + [0.0] * (bins - 1)).encode(),
+            TEST_KEY,
+            "has a negative Σw²",
+        ),
+        (
+            "result of another binning",
+            result(binned, binning=[bins + 1, 80.0, 250.0]).encode(),
+            TEST_KEY,
+            "has binning",
+        ),
+        (
+            "result carrying NaN",
+            result(nan, sumw_total=float("nan")).encode(),
+            TEST_KEY,
+            "not finite (NaN or infinity)",
+        ),
+        (
+            "result with sums of 1e308",
+            result(big, events_selected=1, sumw_total=1e308, sumw=[1e308] + [0.0] * (bins - 1)).encode(),
+            TEST_KEY,
+            "has sums beyond 1 events",
+        ),
+        (
+            "oversized result (5 MB)",
+            result(oversized, worker="x" * 5_000_000).encode(),
+            TEST_KEY,
+            "is larger than any result or manifest",
+        ),
+    ]
+
+
+@pytest.mark.slow
+def test_forged_unsigned_and_lying_results_are_dead_lettered_with_the_reason_and_the_run_stays_clean(
+    pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    import pika
+
+    # Given a run in progress with one worker, a tenth of it done
+    p = pipeline(small_dataset, chunk_size=100)
+    aggregator, workers = p.launch(workers=1)
+    p.wait_until(lambda: p.progress()[0] >= 0.1 * max(p.progress()[1], 100), "a tenth of the run")
+
+    # When lies about the run's last chunks (still pending: the tasks go in the manifest's order)
+    # are published into the results queue, each a different lie, before the real results
+    tally = p.state()
+    assert tally is not None
+    targets = list(tally.chunks)[-11:]
+    assert not set(targets) & (set(tally.done) | set(tally.failed))
+    lies = lies_about(tally, targets)
+    connection = pika.BlockingConnection(pika.URLParameters(p.broker_url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    for kind, body, key, _ in lies:
+        headers = None if key is None else Signer(key).headers(body)
+        properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers)
+        channel.basic_publish("", p.names.results, body, properties, mandatory=True)
+        FAULTS[kind] += 1
+    connection.close()
+    workers.append(p.worker())
+
+    # Then the run equals a clean one: no lie was merged, the real results were counted
+    results = p.finish(aggregator, workers)
+    assert_clean_run(results, reference)
+    assert "liar" not in json.dumps(results)
+    # … and every lie is in the dead-letter queue, as it was sent, with its reason
+    letters = dead_letters(p)
+    assert len(letters) == len(lies), [h.get(ERROR_HEADER) for _, h in letters]
+    by_body = {body: headers for body, headers in letters}
+    for kind, body, _, reason in lies:
+        assert body in by_body, kind
+        assert reason in by_body[body][ERROR_HEADER], (kind, by_body[body][ERROR_HEADER])
+    log = p.logs("aggregator")
+    assert log.count("dead-lettered") == len(lies)
+    assert "NaN" not in (p.output / "results.json").read_text()
+
+
+@pytest.mark.slow
+def test_a_requeue_notice_without_tasks_reports_the_stalled_chunk_after_the_stall_time(
+    pipeline: Callable[..., Pipeline], tmp_path: Path, small_dataset: Path
+) -> None:
+    # Given a run that completed with one failed chunk (its file was missing)
+    dataset = tmp_path / "dataset"
+    shutil.copytree(small_dataset, dataset)
+    Path(Settings(dataset=str(dataset)).file_location("data_B")).unlink()
+    stall = 4.0
+    p = pipeline(dataset, chunk_size=200)
+    p.env.update(HZZ_SAMPLES="data_A,data_B", HZZ_STALL_SECONDS=str(stall), HZZ_REFRESH_SECONDS="0.5")
+    aggregator, workers = p.launch(workers=1, exit_when_complete=False)
+    p.wait_until(lambda: p.run_state(p.run_id) == "complete_with_failures", "the run with its failure")
+    stop_workers(workers)
+    failed = [f["chunk_id"] for f in p.results(p.run_id)["failed_chunks"]]
+    assert len(failed) == 1 and failed[0].startswith("data_B/")
+
+    # When a requeue notice for that chunk is published and no task follows it
+    transport = p.transport()
+    transport.publish(p.names.results, RequeueNotice(run_id=p.run_id, chunk_ids=failed).encode())
+    transport.close()
+    published = time.monotonic()
+    FAULTS["requeue notice without tasks"] += 1
+
+    # Then the run is pending again, and after the stall time is reported stalled, naming the chunk
+    p.wait_until(lambda: p.run_state(p.run_id) == "running", "the chunk pending again")
+    p.wait_until(lambda: p.run_state(p.run_id) == "stalled", "the stall", timeout=stall + 30)
+    assert time.monotonic() - published >= stall
+    results = p.results(p.run_id)
+    assert results["stalled_chunks"] == failed
+    assert results["failed_chunks"] == []
+    assert results["tally"]["pending"] == 1
+    p.wait_until(lambda: p.results()["state"] == "stalled", "the mirror showing the stall", timeout=10)
+
+    # When the aggregator is restarted to exit when its run is over: it resumes the stalled run
+    aggregator.send(signal.SIGTERM)
+    assert aggregator.wait(GRACE_SECONDS) == 0
+    waiting = p.start("aggregator", "--exit-when-complete")
+
+    # Then it stops once the run is stalled (no progress since the recorded one: it does not wait
+    # forever), with status 0; the stall is in results.json
+    assert waiting.wait(stall + 60) == 0, waiting.log()[-3000:]
+    assert p.results(p.run_id)["stalled_chunks"] == failed
+    # Nothing was refused but the failed chunk's task (the notice was taken, not dead-lettered)
+    assert [ChunkTask.decode(body).chunk_id for body, _ in dead_letters(p)] == failed
+
+
+@pytest.mark.slow
+def test_two_hzz_runs_at_once_on_one_broker_and_one_folder_both_end_complete_and_exact(
+    tmp_path: Path, broker_url: str, queue_prefix: str, small_dataset: Path, reference: dict[str, NotebookSample]
+) -> None:
+    # Given two `hzz run`s on one broker, one queue prefix and one output folder: the older one
+    # with every sample, the newer one (started once the older one's run began) with the two data
+    # files only, so that the older one ends last
+    output = tmp_path / "out"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HZZ_")}
+    env = {**clean, "HZZ_BROKER_URL": broker_url, "HZZ_QUEUE_PREFIX": queue_prefix, "HZZ_OUTPUT_DIR": str(output)}
+    hzz = [sys.executable, "-m", "hzz", "run", "--transport", "rabbitmq", "--quiet", "--workers", "1"]
+    runs = {
+        "older": [*hzz, "--dataset", str(small_dataset), "--chunk-size", "150"],
+        "newer": [*hzz, "--dataset", str(small_dataset), "--chunk-size", "150", "--samples", "data_A,data_B"],
+    }
+    started: dict[str, subprocess.Popen[str]] = {}
+    for name, argv in runs.items():
+        run_id = f"{name}-{uuid.uuid4().hex[:6]}"
+        started[name] = subprocess.Popen(
+            argv, env={**env, "HZZ_RUN_ID": run_id}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while run_id not in find_runs(output) and started[name].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    FAULTS["two hzz runs at once on one broker and one output folder"] += 1
+
+    # When both end
+    outcome = {name: process.communicate(timeout=RUN_TIMEOUT) for name, process in started.items()}
+
+    # Then both exit 0, complete and exact, each in its own runs/<id>/ folder
+    for name, process in started.items():
+        assert process.returncode == 0, (name, outcome[name][1][-3000:])
+    ids = {}
+    for name in runs:
+        ids[name] = re.search(r"run (\S+): complete", outcome[name][0]).group(1)  # type: ignore[union-attr]
+        results = json.loads((run_folder(output, ids[name]) / "results.json").read_text())
+        assert results["run_id"] == ids[name]
+        samples = None if name == "older" else ["data_A", "data_B"]
+        assert set(results["samples"]) == set(samples or reference)
+        assert results["state"] == "complete"
+        assert_equals_reference(results, reference, samples)
+    assert sorted(find_runs(output)) == sorted(ids.values())
+    # The newer run is the one mirrored at the top of the folder, although the older one ended last
+    mirrored = json.loads((output / "results.json").read_text())
+    older_end = json.loads((run_folder(output, ids["older"]) / "results.json").read_text())["finished_at"]
+    newer_end = json.loads((run_folder(output, ids["newer"]) / "results.json").read_text())["finished_at"]
+    assert older_end > newer_end, "the older run ended first: the case the mirror must get right did not happen"
+    assert mirrored["run_id"] == ids["newer"]
