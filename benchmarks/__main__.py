@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.scale import main as scale_main
 
         return scale_main(argv[1:])
+    if argv[:1] == ["model-check"]:  # the scale model against real runs (benchmarks/modelcheck.py)
+        from benchmarks.modelcheck import main as model_check_main
+
+        return model_check_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small dataset, one pass: a smoke test (< 2 min)")
     parser.add_argument("--sizes", type=_sizes, default=[1.0, 10.0], help="local datasets, e.g. 1x,10x (default)")

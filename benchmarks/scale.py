@@ -37,7 +37,7 @@ from hzz.shared.messages import ChunkResult, RunManifest
 from hzz.shared.messaging import SENT_HEADER, QueueNames
 from hzz.shared.signing import Signer, new_key
 
-__all__ = ["ScaleRow", "main", "measure_aggregator", "predict"]
+__all__ = ["ScaleRow", "main", "measure_aggregator", "predict", "predict_scaled"]
 
 #: Files in a synthetic run; chunks are spread evenly over them.
 FILES = 20
@@ -200,23 +200,77 @@ def predict(
         tuple[float, str]: seconds from the first task to the last result merged, and the stage
             whose busy time was largest ("workers", "broker" or "aggregator").
     """
-    per_chunk = chunk_seconds * max(1.0, workers / cores)
+    return predict_scaled(
+        chunks,
+        [(0.0, workers)],
+        chunk_seconds=chunk_seconds,
+        aggregator_rate=aggregator_rate,
+        broker_rate=broker_rate,
+        cores=cores,
+    )
+
+
+def predict_scaled(
+    chunks: int,
+    schedule: list[tuple[float, int]],
+    *,
+    chunk_seconds: float,
+    aggregator_rate: float,
+    broker_rate: float,
+    cores: int,
+) -> tuple[float, str]:
+    """:func:`predict` for a number of workers that changes during the run (an autoscaler).
+
+    Args:
+        schedule: ``(seconds from the run's start, workers from then on)``, in time order; the
+            first entry's count applies from 0. A worker scaled away finishes its chunk first
+            (SIGTERM), as the pipeline's workers do.
+
+    Returns:
+        tuple[float, str]: as :func:`predict`.
+    """
+    if not schedule or chunks < 1:
+        raise ValueError("a schedule of at least one step and at least one chunk")
+
+    def count_at(t: float) -> int:
+        current = schedule[0][1]
+        for since, n in schedule:
+            if since > t:
+                break
+            current = n
+        return current
+
+    def next_time_with(slot: int, t: float) -> float | None:
+        # the first moment after t at which worker number `slot` (0-based) exists
+        return next((since for since, n in schedule if since > t and n > slot), None)
+
+    free_at: list[tuple[float, int]] = []
+    for slot in range(max(n for _, n in schedule)):
+        first = 0.0 if schedule[0][1] > slot else next_time_with(slot, 0.0)
+        if first is not None:
+            heapq.heappush(free_at, (first, slot))
     done_by_workers: list[float] = []
-    remaining = chunks
-    free_at: list[float] = [0.0] * min(workers, chunks)
-    heapq.heapify(free_at)
-    while remaining:
-        start = heapq.heappop(free_at)
-        finish = start + per_chunk
-        done_by_workers.append(finish)
-        heapq.heappush(free_at, finish)
-        remaining -= 1
+    busy_seconds = 0.0
+    while len(done_by_workers) < chunks and free_at:
+        start, slot = heapq.heappop(free_at)
+        working = count_at(start)
+        if working <= slot:  # scaled away meanwhile: back when the autoscaler brings it back
+            back = next_time_with(slot, start)
+            if back is not None:
+                heapq.heappush(free_at, (back, slot))
+            continue
+        per_chunk = chunk_seconds * max(1.0, working / cores)
+        busy_seconds += per_chunk
+        done_by_workers.append(start + per_chunk)
+        heapq.heappush(free_at, (start + per_chunk, slot))
+    if len(done_by_workers) < chunks:
+        raise ValueError(f"the schedule ends with no worker and {chunks - len(done_by_workers)} chunks left")
     broker_free = aggregator_free = 0.0
     for arrival in sorted(done_by_workers):
         broker_free = max(broker_free, arrival) + 1.0 / broker_rate
         aggregator_free = max(aggregator_free, broker_free) + 1.0 / aggregator_rate
     busy = {
-        "workers": chunks * per_chunk / max(1, min(workers, chunks)),
+        "workers": busy_seconds / max(1, min(max(n for _, n in schedule), chunks)),
         "broker": chunks / broker_rate,
         "aggregator": chunks / aggregator_rate,
     }

@@ -422,3 +422,59 @@ def test_the_coffea_processor_gives_the_notebooks_histograms(small_dataset: Path
 
     # Then every sample's counts and weighted sums equal the notebook's
     assert compare_to_notebook(notebook, outcome) == "yes"
+
+
+# --- the scale model ---------------------------------------------------------------------------
+
+
+def test_the_model_with_constant_workers_is_the_schedule_of_one_step() -> None:
+    from benchmarks.scale import predict, predict_scaled
+
+    # Given 10 chunks of 1 s, a fast aggregator and broker
+    rates = {"chunk_seconds": 1.0, "aggregator_rate": 1e6, "broker_rate": 1e6, "cores": 2}
+    # Then 1 worker takes 10 s, 2 take 5 s, 4 on 2 cores take as long as 2 (they share them)
+    assert predict(10, 1, **rates)[0] == pytest.approx(10.0, abs=1e-3)
+    assert predict(10, 2, **rates)[0] == pytest.approx(5.0, abs=1e-3)
+    assert predict(10, 4, **rates)[0] == pytest.approx(6.0, abs=1e-3)  # 3 rounds of 2 s
+    assert predict(10, 2, **rates) == predict_scaled(10, [(0.0, 2)], **rates)
+    # And a slow aggregator is the bottleneck
+    assert predict(10, 2, **{**rates, "aggregator_rate": 1.0}) == (pytest.approx(11.0, abs=1e-3), "aggregator")
+
+
+def test_the_model_follows_the_workers_an_autoscaler_adds_and_removes() -> None:
+    from benchmarks.scale import predict_scaled
+
+    rates = {"chunk_seconds": 1.0, "aggregator_rate": 1e6, "broker_rate": 1e6, "cores": 100}
+    # Given 1 worker, a second from 3 s on: 3 chunks by one, then 2 at a time
+    assert predict_scaled(9, [(0.0, 1), (3.0, 2)], **rates)[0] == pytest.approx(6.0, abs=1e-3)
+    # Given a start with no worker ready for 2 s
+    assert predict_scaled(4, [(0.0, 0), (2.0, 1)], **rates)[0] == pytest.approx(6.0, abs=1e-3)
+    # Given 2 workers, one scaled away at 2.5 s: it finishes its chunk (to 3 s), then one works on
+    assert predict_scaled(8, [(0.0, 2), (2.5, 1)], **rates)[0] == pytest.approx(5.0, abs=1e-3)
+    # A schedule that ends without workers cannot finish the run
+    with pytest.raises(ValueError, match="no worker"):
+        predict_scaled(8, [(0.0, 1), (2.0, 0)], **rates)
+
+
+def test_the_model_check_reads_a_kubernetes_runs_pods_over_time_as_its_schedule(tmp_path: Path) -> None:
+    from test_scaling_logs import write_logs
+
+    from benchmarks.modelcheck import k8s_check
+
+    # Given the monitor's logs of a run: 1 pod ready until +45 s, then 4, the run from 0 to +150 s,
+    # 1500 chunks of 400 busy seconds in all (0.267 s a chunk)
+    write_logs(tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps({**results, "elapsed_seconds": 150.0}))
+
+    # When the model is checked against it
+    check, notes = k8s_check(tmp_path, aggregator_rate=1e6, cores=None)
+
+    # Then its schedule is the ready pods and its prediction follows them: ~169 chunks by one pod
+    # in 45 s, the other 1331 by four at a time
+    assert check.workers == "1→4"
+    assert (check.chunks, check.measured_seconds) == (1500, 150.0)
+    assert check.chunk_seconds == pytest.approx(400 / 1500)
+    assert check.predicted_seconds == pytest.approx(45 + 1331 / 4 * 400 / 1500, abs=0.5)
+    assert check.error == pytest.approx(check.predicted_seconds / 150 - 1)
+    assert "1 from 0 s, 4 from 45 s" in notes[0]
