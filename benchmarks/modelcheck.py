@@ -163,11 +163,13 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def k8s_check(folder: Path, *, aggregator_rate: float, cores: int | None) -> tuple[Check, list[str]]:
-    """The model against a Kubernetes run: its worker pods over time as the schedule.
+def k8s_check(folder: Path, *, aggregator_rate: float) -> tuple[list[Check], list[str]]:
+    """The model against a Kubernetes run: its ready worker pods over time as the schedule.
 
-    ``cores``: the node's cores that the pods share; None: the pods' chunk time already includes
-    their sharing (it is their mean over the run), so the model adds none.
+    Fed two ways: with the pods' mean time per chunk over the run (their sharing of the node
+    included, so the model adds none), and with the time per chunk of the first pod while it
+    was the only one (from the monitor's chunk counts, no other pod even starting), the model
+    sharing the node's cores among the pods.
     """
     from hzz.shared.scaling import load_timeline
 
@@ -176,50 +178,53 @@ def k8s_check(folder: Path, *, aggregator_rate: float, cores: int | None) -> tup
     start = _seconds(results["started_at"])
     end = _seconds(results["finished_at"])
     steps: list[tuple[float, int]] = []
+    alone: list[tuple[float, int]] = []  # (time, chunks done) while one pod was all there was
     for sample in timeline:
         workers = sample.ready if sample.ready is not None else sample.running
         if workers is None:
             continue
-        t = max(0.0, _seconds(sample.timestamp) - start)
-        if _seconds(sample.timestamp) > end:
+        at = _seconds(sample.timestamp)
+        if at > end:
             break
+        t = max(0.0, at - start)
         if steps and steps[-1][0] == t:
             steps[-1] = (t, workers)
         elif not steps or steps[-1][1] != workers:
             steps.append((t, workers))
+        if sample.total == 1 and workers == 1 and sample.chunks_done is not None and len(steps) == 1:
+            alone.append((at, sample.chunks_done))
     if not steps or all(n == 0 for _, n in steps):
         raise ValueError(f"{folder}: pod_scaling.log shows no running worker during the run")
-    steps = [(t, max(n, 0)) for t, n in steps]
     if steps[0][1] == 0:  # the first pod not ready yet at the start: the run waits for it
         first = next(t for t, n in steps if n > 0)
         steps = [(0.0, 0), *[(t, n) for t, n in steps if t >= first]]
-    chunk_seconds = _chunk_seconds(results)
     chunks = results["tally"]["total"]
-    predicted, neck = predict_scaled(
-        chunks,
-        steps,
-        chunk_seconds=chunk_seconds,
-        aggregator_rate=aggregator_rate,
-        broker_rate=BROKER_RATE,
-        cores=cores or 10**6,
-    )
+    cores = next((x.node_cores for x in timeline if x.node_cores), None) or os.cpu_count() or 1
+    inputs = [(_chunk_seconds(results), 10**6, "fed with the pods' mean time per chunk (their sharing included)")]
+    if len(alone) >= 2 and alone[-1][1] > alone[0][1]:
+        lone = (alone[-1][0] - alone[0][0]) / (alone[-1][1] - alone[0][1])
+        inputs.append((lone, cores, f"fed with the first pod's time per chunk while alone, {cores} cores shared"))
     pods = "→".join(str(n) for _, n in steps)
-    check = Check(
-        "Kubernetes (HPA)",
-        pods,
-        chunks,
-        chunk_seconds,
-        results["elapsed_seconds"],
-        predicted,
-        neck,
-        f"{len(results['workers'])} pods merged results; pods from pod_scaling.log every ~5 s",
-    )
+    checks = []
+    for seconds, shared_cores, how in inputs:
+        predicted, neck = predict_scaled(
+            chunks,
+            steps,
+            chunk_seconds=seconds,
+            aggregator_rate=aggregator_rate,
+            broker_rate=BROKER_RATE,
+            cores=shared_cores,
+        )
+        checks.append(
+            Check("Kubernetes (HPA)", pods, chunks, seconds, results["elapsed_seconds"], predicted, neck, how)
+        )
     schedule = ", ".join(f"{n} from {t:.0f} s" for t, n in steps)
     notes = [
         f"Kubernetes run {results['run_id']}: {results['events']['read']:,} events in {chunks} chunks, "
-        f"{results['elapsed_seconds']:.1f} s from start to finish (results.json); ready worker pods: {schedule}."
+        f"{results['elapsed_seconds']:.1f} s from start to finish (results.json); ready worker pods "
+        f"(pod_scaling.log, every ~5 s): {schedule}; {len(results['workers'])} pods merged results."
     ]
-    return check, notes
+    return checks, notes
 
 
 def render(checks: list[Check], notes: list[str], *, aggregator_rate: float) -> str:
@@ -253,9 +258,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aggregator-rate", type=float, default=AGGREGATOR_RATE, help="results/s (default 1800)")
     parser.add_argument("--no-local", action="store_true", help="skip the local runs")
     parser.add_argument("--k8s-output", type=Path, help="output_plots/ of a deploy.sh run to check the model against")
-    parser.add_argument(
-        "--k8s-cores", type=int, help="cores the pods shared, if the model should add the sharing (default: none)"
-    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for model-check.md")
     args = parser.parse_args(argv)
     checks: list[Check] = []
@@ -277,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         checks += local
         notes += [f"Dataset {args.size}: {dataset.events:,} events in {dataset.files} files.", *local_notes]
     if args.k8s_output is not None:
-        check, k8s_notes = k8s_check(args.k8s_output, aggregator_rate=args.aggregator_rate, cores=args.k8s_cores)
-        checks.append(check)
+        k8s, k8s_notes = k8s_check(args.k8s_output, aggregator_rate=args.aggregator_rate)
+        checks += k8s
         notes += k8s_notes
     report = render(checks, notes, aggregator_rate=args.aggregator_rate)
     print(report)
