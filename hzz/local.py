@@ -287,7 +287,7 @@ def _stop_aggregator(
     aggregator: Aggregator, thread: threading.Thread, stop: threading.Event, guard: SignalGuard
 ) -> None:
     if guard.signum is not None:
-        aggregator.renderer.draw_on_stop = False  # results.json only: the plot waits for the finished run
+        aggregator.renderer.interrupt()  # results.json says so at once; the plot waits for the finished run
     stop.set()
     thread.join(INTERRUPTED_AGGREGATOR_STOP_SECONDS if guard.signum is not None else None)
 

@@ -346,9 +346,9 @@ class Renderer:
         self._draw_seconds = 0.0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        #: Whether :meth:`stop` draws the plot of a run still in progress (not when the run was
-        #: interrupted: results.json is written at once, the plot when the run is finished).
-        self.draw_on_stop = True
+        #: Set by :meth:`interrupt`: the runs still in progress are written as "interrupted", and
+        #: without their plot (results.json at once, the plot when the run is finished).
+        self.interrupted = False
 
     def request(self, run_id: str, *, final: bool = False) -> None:
         """Ask for a run's outputs to be written (at once when ``final``, else at the next refresh)."""
@@ -356,6 +356,14 @@ class Renderer:
             self._dirty[run_id] = self._dirty.get(run_id, False) or final
             if final:
                 self._wake.notify()
+
+    def interrupt(self) -> None:
+        """The run was interrupted (``hzz run`` got Ctrl-C or SIGTERM): say so in what :meth:`stop` writes."""
+        self.interrupted = True
+        with self.aggregator._lock:
+            run_ids = list(self.aggregator.runs)
+        for run_id in run_ids:
+            self.request(run_id)
 
     def start(self) -> None:
         if self.draw_in_process:
@@ -370,7 +378,7 @@ class Renderer:
             self._wake.notify()
         if self._thread is not None:
             self._thread.join()
-        self.render_due(force=self.draw_on_stop)
+        self.render_due(force=not self.interrupted)
         if self._drawing_process is not None:
             self._drawing_process.close()
 
@@ -399,7 +407,8 @@ class Renderer:
             if tally is None:
                 continue
             stalled = tally.stalled(aggregator.stall_seconds)
-            self._write(tally, draw=final or tally.complete or stalled or force or self._partial_due(run_id))
+            drawn = tally.complete or not self.interrupted and (final or stalled or force or self._partial_due(run_id))
+            self._write(tally, draw=drawn)
             if run_id == aggregator.waited_for() and (tally.complete or stalled):
                 aggregator.finished.set()
 
@@ -417,7 +426,9 @@ class Renderer:
         run_dir = run_folder(folder, tally.run_id)
         started = time.monotonic()
         drawer = {"drawer": self._drawing_process} if self._drawing_process is not None else {}
-        write_outputs(run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds, **drawer)
+        write_outputs(
+            run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds, interrupted=self.interrupted, **drawer
+        )
         if draw:
             self._drawn_at[tally.run_id] = time.monotonic()
             self._draw_seconds = time.monotonic() - started

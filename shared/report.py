@@ -50,7 +50,7 @@ def _versions() -> dict[str, str]:
 
 
 def results_document(
-    tally: RunTally, *, now: float | None = None, stall_seconds: float | None = None
+    tally: RunTally, *, now: float | None = None, stall_seconds: float | None = None, interrupted: bool = False
 ) -> dict[str, Any]:
     """The ``results.json`` content for the tally as it stands.
 
@@ -59,6 +59,8 @@ def results_document(
         now: the time to report as ``updated_at`` (default: now).
         stall_seconds: report the run as "stalled" when its pending chunks saw no progress for this
             long (None: never).
+        interrupted: the run was stopped before it completed (Ctrl-C or SIGTERM to ``hzz run``):
+            "interrupted" rather than "running", until ``hzz run --resume`` takes it up again.
     """
     now = time.time() if now is None else now
     counts = tally.tally()
@@ -69,7 +71,7 @@ def results_document(
     if tally.complete:
         state = "complete_with_failures" if tally.failed else "complete"
     else:
-        state = "stalled" if stalled else "running"
+        state = "interrupted" if interrupted else "stalled" if stalled else "running"
 
     chunks_total: dict[str, int] = {}
     for spec in tally.chunks.values():
@@ -256,6 +258,7 @@ def write_outputs(
     *,
     draw: bool = True,
     stall_seconds: float | None = None,
+    interrupted: bool = False,
     drawer: Callable[[Path, PlotJob], None] = draw_files,
 ) -> dict[str, Any]:
     """Write ``results.json``, then, when ``draw``, the plot (PNG, SVG) and the ROOT file.
@@ -270,7 +273,7 @@ def write_outputs(
         folder: the run's folder.
         tally: the run as merged so far.
         draw: draw the plot and write the ROOT file too.
-        stall_seconds: see :func:`results_document`.
+        stall_seconds, interrupted: see :func:`results_document`.
         drawer: what draws (default :func:`draw_files` here; the aggregator service hands the
             job to a drawing process, so that matplotlib never holds its acknowledgements).
 
@@ -278,7 +281,7 @@ def write_outputs(
         dict[str, Any]: the results document written.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    document = results_document(tally, stall_seconds=stall_seconds)
+    document = results_document(tally, stall_seconds=stall_seconds, interrupted=interrupted)
     if not draw and not (folder / PLOT_FILES["png"]).exists():
         document["plot"] = None
     write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1, allow_nan=False).encode())

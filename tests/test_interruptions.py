@@ -284,6 +284,9 @@ def test_an_interrupted_run_ends_in_seconds_with_one_line_and_no_process_and_res
     assert tally is not None and tally.tally()["done"] >= SIGNAL_AFTER_CHUNKS
     assert tally.pending, "the run was complete when signalled: make it longer"
     assert f"{tally.tally()['done']} of " in run.output_text()
+    # and results.json (the page's source) says the run was interrupted, not that it runs
+    recorded = json.loads((run.output / "results.json").read_text())
+    assert recorded["state"] == "interrupted" and recorded["tally"]["pending"] == len(tally.pending)
 
     # When the command it gave is run
     results = resume(command, dataset, tmp_path, transport="embedded")

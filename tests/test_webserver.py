@@ -215,6 +215,29 @@ def test_a_complete_run_is_complete(client: FlaskClient, output_dir: Path) -> No
     assert body["message"] == "the run is complete"
 
 
+@pytest.mark.parametrize(
+    ("options", "state", "said"),
+    [
+        ({"stall_seconds": 10.0}, "stalled", "no progress"),
+        ({"interrupted": True}, "interrupted", "hzz run --resume"),
+    ],
+)
+def test_a_stalled_or_interrupted_run_is_shown_as_such_not_as_waiting(
+    client: FlaskClient, output_dir: Path, options: dict[str, Any], state: str, said: str
+) -> None:
+    # Given a run that the aggregator's writer reports as stalled, or as interrupted
+    tally = demo_run("2020").tally(progress=0.5, started=STARTED)
+    tally.last_progress = STARTED + 5.0  # the last chunk was done 25 s before the document's time
+    results = json.loads(json.dumps(results_document(tally, now=STARTED + 30.0, **options)))
+    assert results["state"] == state
+    write_results(output_dir, results)
+    # When the status is polled, the page shows that state, its progress and what it means
+    body = client.get("/api/status").get_json()
+    assert body["state"] == state and body["tally"] == results["tally"]
+    assert said in body["message"]
+    assert client.get("/api/results").get_json() == results
+
+
 def test_failed_chunks_are_counted_and_listed(client: FlaskClient, output_dir: Path) -> None:
     results = real_results("complete_with_failures", failed=2)
     write_results(output_dir, results)

@@ -52,7 +52,7 @@ PLOT_PNG = "hzz_m4l.png"
 #: The only results.json schema this page understands.
 SCHEMA_VERSION = 1
 #: Every state of /api/status; "waiting" is the page's own (no valid results.json).
-STATES = ("waiting", "running", "complete", "complete_with_failures")
+STATES = ("waiting", "running", "stalled", "interrupted", "complete", "complete_with_failures")
 #: The files /files/<name> serves, with their media types; nothing else in the folder is exposed
 #: (notably not ``.checkpoint.json`` nor temporary files of the atomic writes).
 ALLOWED_FILES: dict[str, str] = {
@@ -376,6 +376,8 @@ def runs_version(output_dir: str | os.PathLike[str]) -> str | None:
 def _message(state: str) -> str:
     return {
         "running": "the run is in progress; the plot and the yields are partial",
+        "stalled": "the run's pending chunks have made no progress for a while: see stalled_chunks",
+        "interrupted": "the run was interrupted; finish it with hzz run --resume (the yields are partial)",
         "complete": "the run is complete",
         "complete_with_failures": "the run is complete, but some chunks failed: the yields miss them",
     }[state]

@@ -13,6 +13,8 @@
   const STATE_LABELS = {
     waiting: "Waiting for a run",
     running: "Running",
+    stalled: "Stalled",
+    interrupted: "Interrupted · hzz run --resume finishes it",
     complete: "Complete",
     complete_with_failures: "Complete · failed chunks",
   };
@@ -193,7 +195,10 @@
   }
 
   // ---- runs ----
-  const STATE_SHORT = { running: "running", complete: "complete", complete_with_failures: "failed chunks" };
+  const STATE_SHORT = {
+    running: "running", stalled: "stalled", interrupted: "interrupted",
+    complete: "complete", complete_with_failures: "failed chunks",
+  };
   function renderRuns(list) {
     const ul = $("runs");
     const runs = (list && Array.isArray(list.runs)) ? list.runs : [];
