@@ -407,7 +407,9 @@ class Renderer:
             if tally is None:
                 continue
             stalled = tally.stalled(aggregator.stall_seconds)
-            drawn = tally.complete or not self.interrupted and (final or stalled or force or self._partial_due(run_id))
+            drawn = tally.complete or (
+                not self.interrupted and (final or stalled or force or self._partial_due(run_id))
+            )
             self._write(tally, draw=drawn)
             if run_id == aggregator.waited_for() and (tally.complete or stalled):
                 aggregator.finished.set()
