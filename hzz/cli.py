@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from hzz.shared.data_vars import PROFILE_NAMES, Settings, env_name, setting_sources, settings_table
+from hzz.shared.data_vars import PROFILE_NAMES, Settings, env_name, port_number, setting_sources, settings_table
 from hzz.shared.errors import HZZError, RunInterrupted
 from hzz.shared.logs import configure_logging
 
@@ -47,18 +47,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _port(text: str) -> int:
-    """A TCP port for argparse: a whole number in 1–65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        msg = f"{text!r} is not a port; expected a whole number in 1–65535"
-        raise argparse.ArgumentTypeError(msg)
-    return port
 
 
 def _setting_options(p: argparse.ArgumentParser) -> None:
@@ -100,7 +88,7 @@ def _run_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--serve",
-        type=_port,
+        type=port_number,
         nargs="?",
         const=8080,
         metavar="PORT",

@@ -9,6 +9,7 @@ release (its samples, groups, luminosity, files and physics) is in :mod:`hzz.sha
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "env_name",
     "mask_password",
     "max_workers",
+    "port_number",
     "setting_sources",
     "settings_table",
 ]
@@ -86,6 +88,22 @@ def mask_password(url: str) -> str:
     except ValueError:
         return url
     return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def port_number(text: str) -> int:
+    """A TCP port from a command line (``hzz run --serve``, ``python -m hzz.webserver --port``), for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number in 1–65535 (argparse says it in one line).
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        msg = f"{text!r} is not a port; expected a whole number in 1–65535"
+        raise argparse.ArgumentTypeError(msg)
+    return port
 
 
 def broker_url_problem(url: str) -> str | None:

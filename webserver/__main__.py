@@ -11,18 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from hzz.shared.data_vars import port_number
+
 __all__ = ["main", "parse_args"]
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        msg = f"expected a port number 1-65535, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return port
 
 
 def _threads(text: str) -> int:
@@ -49,7 +40,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(prog="python -m hzz.webserver", description="Serve the H→ZZ*→4ℓ results page.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
-    parser.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--port", type=port_number, default=8080, help="port to listen on (default 8080)")
     parser.add_argument(
         "--threads",
         type=_threads,
