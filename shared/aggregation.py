@@ -367,7 +367,10 @@ class Renderer:
 
     def start(self) -> None:
         if self.draw_in_process:
-            self._drawing_process = DrawingProcess()
+            try:
+                self._drawing_process = DrawingProcess()
+            except OSError as e:  # no process can be started here (no /dev/shm for its semaphores, say)
+                log.warning("drawing on the renderer thread: a drawing process cannot start (%s)", e)
         self._thread = threading.Thread(target=self._loop, name="renderer", daemon=True)
         self._thread.start()
 
