@@ -407,3 +407,23 @@ def test_a_refresh_during_the_run_writes_the_tally_as_it_stands(run: Run, tmp_pa
     assert after["tally"]["total"] == len(run.tasks) > 1
     assert after["plot"] is None
     assert not (tmp_path / PLOT_FILES["png"]).exists()
+
+
+def test_the_service_draws_in_a_process_of_its_own(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the service's aggregator (drawing in a child process), drawing for real
+    monkeypatch.undo()  # this test draws: no_plots off
+    agg = Aggregator(tmp_path, refresh_seconds=60, draw_in_process=True)
+    agg.renderer.start()
+    drawer = agg.renderer._drawing_process
+    assert drawer is not None and len(drawer._pool._processes) == 1  # started ahead of the first plot
+    # When a whole run is merged and the aggregator stops
+    agg.handle_batch([run.manifest.encode(), *(r.encode() for r in run.results)], NAMES)
+    agg.renderer.stop()
+    agg.close()
+    # Then the plot and the ROOT file of the complete run were drawn, beside its results.json
+    folder = run_folder(tmp_path, "run-1")
+    assert results_of(tmp_path, "run-1")["state"] == "complete"
+    assert (folder / "hzz_m4l.png").read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in (folder / "hzz_m4l.svg").read_bytes()[:400]
+    assert (folder / "hzz_m4l.root").stat().st_size > 0
+    assert (tmp_path / "hzz_m4l.png").read_bytes() == (folder / "hzz_m4l.png").read_bytes()  # mirrored
