@@ -203,15 +203,17 @@ def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
 def _run(args: argparse.Namespace) -> int:
     from hzz import processes
 
-    # Before the run's own imports: the forkserver loads the workers' modules on another core meanwhile.
-    processes.warm_up()
+    settings = _settings_from(args)
+    resuming = args.resume or args.retry_failed
+    # Before the run's own imports: the forkserver loads the workers' modules on another core
+    # meanwhile. A small local input is analysed in this process: no forkserver is started for it.
+    if resuming or not processes.small_local_input(settings):
+        processes.warm_up()
     from hzz.local import run_local
     from hzz.preflight import preflight
     from hzz.shared.messaging import transport_line
 
-    settings = _settings_from(args)
     # Nothing is published, started or written before every check has passed (hzz.preflight).
-    resuming = args.resume or args.retry_failed
     # A resumed run reads what its manifest names (settings_of_run), not this command's dataset.
     checked = preflight(settings, transport=args.transport, dataset=not resuming)
     if not checked.ok:

@@ -11,6 +11,11 @@ were done and how to finish the run (``hzz run --resume``, :func:`run_local` wit
 ``resume=True``: the pending and failed chunks of the run in the output folder). Every process
 the run starts ends with it, even after a SIGKILL (:class:`hzz.processes.ParentWatch`); over
 RabbitMQ the run's queues, its own, expire an hour after their last use.
+
+A small run (a few MB of local files, no more chunks than workers: :func:`hzz.processes.small_local_input`)
+starts no process: its chunks are analysed on threads of this process by the same worker loop,
+over queues in this process's memory (embedded) or the run's RabbitMQ queues, and aggregated as
+any run's. Starting a worker costs more than analysing such an input.
 """
 
 from __future__ import annotations
@@ -18,15 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Literal
-
-from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), a bar in a terminal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hzz import processes
 from hzz.interruption import SignalGuard, interrupted_message
@@ -34,14 +38,17 @@ from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings, mask_password
 from hzz.shared.errors import BrokerUnavailable, HZZError, RunInterrupted
 from hzz.shared.merging import RunTally
+from hzz.shared.messages import ChunkTask, RunManifest
 from hzz.shared.messaging import QueueNames, Transport
 from hzz.shared.messaging.embedded import EmbeddedTransport
-from hzz.shared.messaging.rabbitmq import RabbitMQTransport, probe_broker
 from hzz.shared.outputs import RESULTS_FILE, ensure_writable, run_folder
-from hzz.shared.processing import worker_process
-from hzz.shared.runs import load_run, publish_run, resume_run, settings_of_run
+from hzz.shared.processing import run_worker, worker_process
+from hzz.shared.runs import bar_class, load_run, publish_run, resume_run, settings_of_run
 from hzz.shared.runstore import find_runs, load_run_state
 from hzz.shared.signing import Signer, new_key
+
+if TYPE_CHECKING:  # pika is imported only by a run over RabbitMQ
+    from hzz.shared.messaging.rabbitmq import RabbitMQTransport
 
 __all__ = ["choose_transport", "run_local"]
 
@@ -80,6 +87,8 @@ def choose_transport(settings: Settings, choice: TransportChoice) -> Literal["ra
     """
     if choice == "embedded":
         return "embedded"
+    from hzz.shared.messaging.rabbitmq import probe_broker
+
     probe = probe_broker(settings.broker_url)
     if probe.answers:
         return "rabbitmq"
@@ -137,7 +146,9 @@ def run_local(
             return json.loads((run_folder(output_dir, resumed.run_id) / RESULTS_FILE).read_text())
         settings = settings_of_run(resumed, settings)
     settings = settings.with_new_run_id()
-    processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
+    planned = _small_run_plan(settings) if resumed is None else None
+    if planned is None:
+        processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
     if not settings.signing_key:
         settings = settings.replace(signing_key=new_key())  # this run's own: only its processes hold it
     signer = Signer(settings.signing_key)
@@ -145,7 +156,10 @@ def run_local(
     # Over a shared broker the run has queues of its own: another run's tasks and results never
     # meet this one's (two runs at once on one broker both finish, neither touched).
     names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
-    log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
+    if planned is not None:
+        log.info("run %s: in this process (small input), %s transport, output in %s", settings.run_id, kind, output_dir)
+    else:
+        log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
 
     with SignalGuard() as guard:
         try:
@@ -156,6 +170,7 @@ def run_local(
                 signer,
                 resumed,
                 guard,
+                planned=planned,
                 progress=progress,
                 worker_log_level=worker_log_level,
                 partial_plots=partial_plots,
@@ -175,6 +190,59 @@ def run_local(
     return json.loads((run_folder(output_dir, settings.run_id) / RESULTS_FILE).read_text())
 
 
+def _small_run_plan(settings: Settings) -> tuple[RunManifest, list[ChunkTask]] | None:
+    """The plan of a run small enough to analyse in this process (few MB of local files, no more
+    chunks than workers), else None: the run starts worker processes."""
+    if not processes.small_local_input(settings):
+        return None
+    from hzz.shared.chunking import plan_run
+
+    manifest, tasks = plan_run(settings)
+    return (manifest, tasks) if len(tasks) <= settings.workers else None
+
+
+class _WorkerThread:
+    """A worker of a small run: the worker loop on a thread of the run's process, stopped as a
+    worker process is (its stop event) and watched as one (``exitcode``). A thread cannot be
+    killed: one still busy when the run gives up on it is left behind (a daemon thread, it does
+    not hold the process's exit)."""
+
+    def __init__(self, settings: Settings, transport: Transport, stop: threading.Event, name: str) -> None:
+        self.name = name
+        self._failed = False
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._work, args=(settings, transport, stop), name=name, daemon=True)
+
+    def _work(self, settings: Settings, transport: Transport, stop: threading.Event) -> None:
+        try:
+            run_worker(settings, transport, stop)
+        except BaseException:
+            self._failed = True
+            log.exception("%s stopped", self.name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def exitcode(self) -> int | None:
+        if self._thread.ident is None or self._thread.is_alive():
+            return None
+        return 1 if self._failed else 0
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if not self._abandoned:
+            self._thread.join(timeout)
+
+    def terminate(self) -> None:
+        pass  # nothing stops a thread but its stop event, already set
+
+    def kill(self) -> None:
+        self._abandoned = True
+
+
 def _run(
     settings: Settings,
     kind: str,
@@ -183,25 +251,33 @@ def _run(
     resumed: RunTally | None,
     guard: SignalGuard,
     *,
+    planned: tuple[RunManifest, list[ChunkTask]] | None,
     progress: bool,
     worker_log_level: str,
     partial_plots: bool,
 ) -> None:
-    # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
-    context = processes.context()
+    in_process = planned is not None  # a small run: worker threads, no process (_small_run_plan)
     output_dir = Path(settings.output_dir)
     with ExitStack() as stack:
         try:
-            # Every process started below ends when this one does, however it ends.
-            watch = processes.ParentWatch(context)
-            stack.callback(watch.close)
             renew: Callable[[], None] | None = None
-            if kind == "embedded":
+            if in_process and kind == "embedded":
+                # Queues in this process's memory, shared by its threads as they are (no copies).
+                local_queues = {name: queue.Queue() for name in names.all()}
+                shared_transport: Transport = EmbeddedTransport(names, local_queues, signer=signer)
+            elif kind == "embedded":
+                # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
+                context = processes.context()
+                # Every process started below ends when this one does, however it ends.
+                watch = processes.ParentWatch(context)
+                stack.callback(watch.close)
                 manager = processes.RunManager(ctx=context)
                 manager.start(processes.watch_parent, (watch.reader,))
                 stack.callback(manager.shutdown)
-                shared_transport: Transport = EmbeddedTransport.start(names, manager, signer=signer)
+                shared_transport = EmbeddedTransport.start(names, manager, signer=signer)
             else:
+                from hzz.shared.messaging.rabbitmq import RabbitMQTransport
+
                 rabbitmq = RabbitMQTransport(
                     settings.broker_url, names, signer=signer, queue_expiry_seconds=QUEUE_EXPIRY_SECONDS
                 )
@@ -210,6 +286,13 @@ def _run(
                 if resumed is not None:
                     _purge_queues(rabbitmq)  # what a killed run left there; its recorded state says what is to do
                 renew = _renewer(rabbitmq)
+            if not in_process and kind != "embedded":
+                context = processes.context()
+                watch = processes.ParentWatch(context)
+                stack.callback(watch.close)
+
+            def copy(transport: Transport) -> Transport:
+                return transport if in_process and kind == "embedded" else _clone(transport)
 
             aggregator = Aggregator(
                 output_dir,
@@ -224,36 +307,41 @@ def _run(
             aggregator_errors: list[BaseException] = []
             aggregator_thread = threading.Thread(
                 target=_aggregate,
-                args=(settings, _clone(shared_transport), aggregator_stop, aggregator, aggregator_errors, guard),
+                args=(settings, copy(shared_transport), aggregator_stop, aggregator, aggregator_errors, guard),
                 name="aggregator",
             )
             aggregator_thread.start()
             stack.callback(_stop_aggregator, aggregator, aggregator_thread, aggregator_stop, guard)
 
-            worker_stop = processes.StopPipe(context)
-            stack.callback(worker_stop.close)
             workers: list[Any] = []
+            if in_process:
+                thread_stop = threading.Event()
+                worker_stop: Any = thread_stop
 
-            def start_worker() -> None:
-                process = context.Process(  # type: ignore[attr-defined]
-                    target=processes.run_watched,
-                    args=(watch.reader, worker_process, settings, shared_transport),
-                    kwargs={"stop": worker_stop.reader, "log_level": worker_log_level},
-                    name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
-                )
-                process.start()
-                workers.append(process)
+                def start_worker() -> None:
+                    thread = _WorkerThread(settings, copy(shared_transport), thread_stop, f"worker-{len(workers)}")
+                    thread.start()
+                    workers.append(thread)
 
-            for _ in range(settings.workers):
+                # One thread: a small run's chunks take less than a second of one core.
                 start_worker()
+            else:
+                worker_stop = processes.StopPipe(context)
+                stack.callback(worker_stop.close)
+                for _ in range(settings.workers):
+                    _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
+
+                def start_worker() -> None:
+                    _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
+
             stack.callback(_stop_workers, workers, worker_stop, guard)
 
-            producer_transport = _clone(shared_transport)
+            producer_transport = copy(shared_transport)
             if resumed is not None:
                 resume_run(resumed, producer_transport)
                 total = len(resumed.chunks)
             else:
-                total = len(publish_run(settings, producer_transport, progress=progress).tasks())
+                total = len(publish_run(settings, producer_transport, progress=progress, planned=planned).tasks())
             producer_transport.close()
 
             def check() -> None:
@@ -265,6 +353,25 @@ def _run(
             _follow(aggregator, total, workers, kind, start_worker, check, renew, progress=progress)
         finally:
             guard.hold()  # the teardown below is bounded; a second Ctrl-C does not cut it short
+
+
+def _start_process(
+    context: Any,
+    workers: list[Any],
+    watch: processes.ParentWatch,
+    settings: Settings,
+    transport: Transport,
+    stop: processes.StopPipe,
+    log_level: str,
+) -> None:
+    process = context.Process(  # type: ignore[attr-defined]
+        target=processes.run_watched,
+        args=(watch.reader, worker_process, settings, transport),
+        kwargs={"stop": stop.reader, "log_level": log_level},
+        name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
+    )
+    process.start()
+    workers.append(process)
 
 
 def _aggregate(
@@ -341,6 +448,7 @@ def _follow(
     *,
     progress: bool,
 ) -> None:
+    tqdm = bar_class(progress)
     started = time.monotonic()
     renewed = started
     with tqdm(total=total, unit="chunk", desc="chunks", disable=not progress, dynamic_ncols=True) as bar:
@@ -369,7 +477,7 @@ def _follow(
         bar.refresh()
 
 
-def _stop_workers(workers: list[Any], stop: processes.StopPipe, guard: SignalGuard) -> None:
+def _stop_workers(workers: list[Any], stop: processes.StopPipe | threading.Event, guard: SignalGuard) -> None:
     stop.set()
     grace = INTERRUPTED_WORKER_STOP_SECONDS if guard.signum is not None else WORKER_STOP_SECONDS
     deadline = time.monotonic() + grace

@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-
-from tqdm.auto import tqdm  # a widget in Jupyter (hzz.run), a text bar in a terminal
+from typing import Any
 
 from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings
@@ -25,7 +24,16 @@ from hzz.shared.messaging import Transport, transport_info
 from hzz.shared.outputs import RUNS_FOLDER
 from hzz.shared.runstore import load_run_state
 
-__all__ = ["failed_tasks", "load_run", "publish_run", "requeue_failed", "resume_run", "resume_tasks", "settings_of_run"]
+__all__ = [
+    "bar_class",
+    "failed_tasks",
+    "load_run",
+    "publish_run",
+    "requeue_failed",
+    "resume_run",
+    "resume_tasks",
+    "settings_of_run",
+]
 
 #: The settings a resumed run takes from its manifest, not from the command that resumes it: what
 #: its chunks and their results depend on (the dataset also bounds what its workers may read).
@@ -34,7 +42,24 @@ RUN_DEFINING_SETTINGS = ("profile", "dataset", "samples", "lumi", "fraction", "c
 log = logging.getLogger(__name__)
 
 
-def publish_run(settings: Settings, transport: Transport, *, progress: bool = False) -> RunManifest:
+def bar_class(progress: bool) -> Any:
+    """The progress bar of a run: tqdm.auto's where one is shown (a widget in Jupyter with
+    ipywidgets, a text bar in a terminal), else plain tqdm, disabled by its caller (tqdm.auto
+    imports asyncio: 0.2 s of a small run's start)."""
+    if progress:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm
+
+
+def publish_run(
+    settings: Settings,
+    transport: Transport,
+    *,
+    progress: bool = False,
+    planned: tuple[RunManifest, list[ChunkTask]] | None = None,
+) -> RunManifest:
     """Plan the run's chunks and publish them.
 
     The manifest goes to the results queue before any task, so the aggregator always knows a
@@ -44,14 +69,16 @@ def publish_run(settings: Settings, transport: Transport, *, progress: bool = Fa
         settings: with a run id.
         transport: where to publish.
         progress: show a bar while publishing.
+        planned: the run's plan if already made (:func:`~hzz.shared.chunking.plan_run` of ``settings``).
 
     Returns:
         RunManifest: what was published.
     """
-    manifest, tasks = plan_run(settings)
+    manifest, tasks = plan_run(settings) if planned is None else planned
     # Which transport carries the run, for results.json and the page (say what runs where).
     manifest = dataclasses.replace(manifest, settings={**manifest.settings, "transport": transport_info(transport)})
     transport.publish(transport.names.results, manifest.encode())
+    tqdm = bar_class(progress)
     for task in tqdm(tasks, desc="publishing chunks", unit="chunk", disable=not progress, leave=False):
         transport.publish(transport.names.tasks, task.encode())
     log.info("run %s: published %d chunks of %d samples", settings.run_id, len(tasks), len(settings.samples))

@@ -147,9 +147,9 @@ def test_progress_is_a_notebook_widget_where_one_can_be_shown() -> None:
     # The run's bar comes from tqdm.auto: a widget in Jupyter with ipywidgets, text elsewhere
     import tqdm.auto
 
-    import hzz.local
+    from hzz.shared.runs import bar_class
 
-    assert hzz.local.tqdm is tqdm.auto.tqdm
+    assert bar_class(progress=True) is tqdm.auto.tqdm
 
 
 SCRIPT = """
@@ -158,7 +158,7 @@ import hzz
 
 main = sys.modules["__main__"]
 before = (getattr(main, "__file__", None), getattr(main, "__spec__", None))
-result = hzz.run(samples="data_A,data_B", dataset={dataset!r}, workers=2, output_dir={output!r},
+result = hzz.run(samples="data_A,data_B", dataset={dataset!r}, workers=2, chunk_size=20, output_dir={output!r},
                  transport="embedded", progress=False)
 print("selected", result.data.events_selected, result.state)
 assert (getattr(main, "__file__", None), getattr(main, "__spec__", None)) == before, "the main module is restored"

@@ -76,3 +76,41 @@ def test_a_script_without_a_main_guard_runs_once_and_its_results_equal_the_noteb
     results = json.loads(lines[-1])
     assert results["state"] == "complete"
     assert {name: s["events_selected"] for name, s in results["samples"].items()} == {"data_A": 27, "data_B": 86}
+
+
+@pytest.mark.parametrize(("chunk_size", "in_process"), [(None, True), (20, False)])
+def test_a_small_run_is_analysed_in_its_own_process_and_a_larger_one_by_workers(
+    real_dataset: Path, tmp_path: Path, chunk_size: int | None, in_process: bool
+) -> None:
+    # Given the real files (a few KB): in 2 chunks (the default size: no more than the 2 workers)
+    # or in 7 (chunks of 20 entries)
+    size = "" if chunk_size is None else f", chunk_size={chunk_size}"
+    script = tmp_path / "small.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json
+            from multiprocessing import forkserver
+            from hzz.local import run_local
+            from hzz.shared.data_vars import Settings
+
+            settings = Settings(dataset={str(real_dataset)!r}, samples=("data_A", "data_B"), workers=2,
+                                output_dir={str(tmp_path / "out")!r}{size})
+            results = run_local(settings, transport="embedded", progress=False)
+            started = forkserver._forkserver._forkserver_pid is not None
+            selected = {{name: s["events_selected"] for name, s in results["samples"].items()}}
+            print(json.dumps({{"state": results["state"], "forkserver": started, "selected": selected}}), flush=True)
+            """
+        )
+    )
+
+    # When a script runs it
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+
+    # Then the small run started no process (not even the forkserver), the larger one its workers,
+    # and both counted what the notebook counts
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.splitlines()[-1])
+    assert results["state"] == "complete"
+    assert results["forkserver"] is not in_process
+    assert results["selected"] == {"data_A": 27, "data_B": 86}
