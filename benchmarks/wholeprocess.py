@@ -120,6 +120,22 @@ def competitors(*, workers: int = 2, broker_url: str | None = None, coffea: bool
                 **({"cleanup": cleanup} if cleanup else {}),
             )
         )
+    # Another installation's `hzz` (HZZ_BENCH_BASELINE=/path/to/its/bin/hzz, e.g. a worktree of the
+    # previous commit): a change's before and after in the same rounds.
+    baseline = os.environ.get("HZZ_BENCH_BASELINE")
+    if baseline:
+        chosen.append(
+            Competitor(
+                f"baseline hzz run, {workers} workers, embedded ({baseline})",
+                "hzz",
+                lambda d, s, scratch: [
+                    baseline,
+                    *["run", "--dataset", d, *_samples_args(s), "--workers", str(workers), "--transport", "embedded"],
+                    *["--quiet", "--output-dir", str(scratch / "out")],
+                ],
+                _hzz_results,
+            )
+        )
     if coffea and coffea_available():
         for executor, label in (
             ("iterative", "coffea IterativeExecutor"),
