@@ -174,19 +174,6 @@ def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _samples_of_notebook(outcome: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        name: {
-            "events_read": s.events_read,
-            "events_selected": s.events_selected,
-            "sumw_total": s.sumw_total,
-            "sumw": [float(v) for v in s.sumw],
-            "sumw2": [float(v) for v in s.sumw2],
-        }
-        for name, s in outcome.items()
-    }
-
-
 # --- the measurements (run in the child) ---------------------------------------------------------
 
 
@@ -211,7 +198,7 @@ def measure_notebook(dataset: str, *, fast_zlib: bool = False, samples: list[str
     settings = _settings(dataset, samples)
     with _Clock() as clock:
         outcome = run_notebook(settings)
-    samples = _samples_of_notebook(outcome)
+    samples = {name: s.to_json() for name, s in outcome.items()}
     return {
         **clock.report(),
         "events": sum(s["events_read"] for s in samples.values()),

@@ -25,17 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(dataset=args.dataset, **({"samples": tuple(args.samples.split(","))} if args.samples else {}))
     outcome = run_notebook(settings)
-    samples = {
-        name: {
-            "events_read": s.events_read,
-            "events_selected": s.events_selected,
-            "sumw_total": s.sumw_total,
-            "sumw": [float(v) for v in s.sumw],
-            "sumw2": [float(v) for v in s.sumw2],
-        }
-        for name, s in outcome.items()
-    }
-    args.out.write_text(json.dumps(samples))
+    args.out.write_text(json.dumps({name: s.to_json() for name, s in outcome.items()}))
     return 0
 
 

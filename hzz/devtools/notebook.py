@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -37,6 +38,16 @@ class NotebookSample:
     sumw2: np.ndarray
     #: Σw² over the whole mass range: the square of the yield's statistical uncertainty.
     sumw2_total: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts and binned sums as JSON values (what the benchmarks compare with the pipeline)."""
+        return {
+            "events_read": self.events_read,
+            "events_selected": self.events_selected,
+            "sumw_total": self.sumw_total,
+            "sumw": [float(v) for v in self.sumw],
+            "sumw2": [float(v) for v in self.sumw2],
+        }
 
 
 def _bin_edges() -> np.ndarray:
