@@ -125,14 +125,10 @@ def warm_up() -> None:
         forkserver.ensure_running()
 
 
-class ParentWatch:
-    """A pipe from the run's process to its children that nobody writes: its end-of-file is that process's end.
-
-    The run's process keeps the write end (its descriptor is not inheritable, and only the read
-    end is handed to children); the kernel closes it when the process ends, however it ends, so
-    each child's :func:`watch_parent` sees end-of-file within milliseconds. Unlike
-    ``PR_SET_PDEATHSIG`` it works on macOS too, and for the workers, whose parent is the
-    forkserver rather than the run's process.
+class _EndOfFilePipe:
+    """A pipe nobody writes to: its readers see end-of-file once the write end is closed, by
+    :meth:`set` or by the kernel when the process holding it ends. Closing never blocks (a
+    ``multiprocessing.Event`` can wait forever on a killed process), and closing twice is harmless.
 
     Args:
         ctx: the run's multiprocessing context.
@@ -142,41 +138,45 @@ class ParentWatch:
         #: Handed to each child (a process argument or a manager initializer's).
         self.reader, self._writer = ctx.Pipe(duplex=False)
 
+    def set(self) -> None:
+        """Close the write end: the children see end-of-file."""
+        self._writer.close()
+
     def close(self) -> None:
-        """Close both ends: the children still running see end-of-file and exit."""
+        """Close both ends."""
         self._writer.close()
         self.reader.close()
 
 
-class StopPipe:
-    """The run's process tells its children to stop by closing this pipe: at once, whatever became of them.
+class ParentWatch(_EndOfFilePipe):
+    """The run's process is gone when this pipe's end-of-file arrives (:func:`watch_parent`).
 
-    Args:
-        ctx: the run's multiprocessing context.
+    The run's process keeps the write end (its descriptor is not inheritable, and only the read
+    end is handed to children); the kernel closes it when the process ends, however it ends, so
+    each child sees end-of-file within milliseconds. Unlike ``PR_SET_PDEATHSIG`` it works on macOS
+    too, and for the workers, whose parent is the forkserver rather than the run's process.
     """
 
-    def __init__(self, ctx: BaseContext) -> None:
-        #: Handed to each child, which turns it into a ``threading.Event`` (:func:`run_watched`).
-        self.reader, self._writer = ctx.Pipe(duplex=False)
 
-    def set(self) -> None:
-        """Tell the children to stop (closing never blocks, and closing twice is harmless)."""
-        self._writer.close()
+class StopPipe(_EndOfFilePipe):
+    """The run's process tells its children to stop by closing this pipe (:meth:`set`): at once,
+    whatever became of them; each child sees it as a ``threading.Event`` (:func:`run_watched`)."""
 
-    def close(self) -> None:
-        self._writer.close()
-        self.reader.close()
+
+def _when_closed(reader: Any, action: Callable[[], None], name: str) -> None:
+    """Call ``action`` on a thread of its own once ``reader`` sees end-of-file."""
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            reader.recv_bytes()  # nothing is ever sent: this returns by end-of-file only
+        action()
+
+    threading.Thread(target=watch, name=name, daemon=True).start()
 
 
 def _event_closed_by(reader: Any) -> threading.Event:
     event = threading.Event()
-
-    def watch() -> None:
-        with contextlib.suppress(EOFError, OSError):
-            reader.recv_bytes()  # nothing is ever sent: end-of-file is the stop
-        event.set()
-
-    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    _when_closed(reader, event.set, "stop-watch")
     return event
 
 
@@ -187,15 +187,9 @@ def watch_parent(reader: Any) -> None:
         reader: :attr:`ParentWatch.reader`.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        with contextlib.suppress(EOFError, OSError):
-            reader.recv_bytes()  # nothing is ever sent: this returns by end-of-file only
-        # No cleanup is owed to anyone: the run's state is on disk and an unfinished chunk is
-        # pending there (over RabbitMQ, its unacknowledged task goes back to the run's queue).
-        os._exit(ORPHAN_EXIT_CODE)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    # No cleanup is owed to anyone: the run's state is on disk and an unfinished chunk is pending
+    # there (over RabbitMQ, its unacknowledged task goes back to the run's queue).
+    _when_closed(reader, lambda: os._exit(ORPHAN_EXIT_CODE), "parent-watch")
 
 
 def run_watched(reader: Any, target: Callable[..., None], *args: Any, stop: Any = None, **kwargs: Any) -> None:
