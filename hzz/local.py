@@ -261,16 +261,17 @@ def _run(
     with ExitStack() as stack:
         try:
             renew: Callable[[], None] | None = None
+            if not in_process:
+                # Workers fork from a forkserver that has imported their modules (hzz.processes says
+                # why); every process started below ends when this one does, however it ends.
+                context = processes.context()
+                watch = processes.ParentWatch(context)
+                stack.callback(watch.close)
             if in_process and kind == "embedded":
                 # Queues in this process's memory, shared by its threads as they are (no copies).
                 local_queues = {name: queue.Queue() for name in names.all()}
                 shared_transport: Transport = EmbeddedTransport(names, local_queues, signer=signer)
             elif kind == "embedded":
-                # Workers fork from a forkserver that has imported their modules (hzz.processes says why).
-                context = processes.context()
-                # Every process started below ends when this one does, however it ends.
-                watch = processes.ParentWatch(context)
-                stack.callback(watch.close)
                 manager = processes.RunManager(ctx=context)
                 manager.start(processes.watch_parent, (watch.reader,))
                 stack.callback(manager.shutdown)
@@ -286,10 +287,6 @@ def _run(
                 if resumed is not None:
                     _purge_queues(rabbitmq)  # what a killed run left there; its recorded state says what is to do
                 renew = _renewer(rabbitmq)
-            if not in_process and kind != "embedded":
-                context = processes.context()
-                watch = processes.ParentWatch(context)
-                stack.callback(watch.close)
 
             def copy(transport: Transport) -> Transport:
                 return transport if in_process and kind == "embedded" else _clone(transport)
