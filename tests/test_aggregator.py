@@ -22,6 +22,7 @@ from conftest import TEST_SIGNER
 
 import hzz.aggregator.main
 import hzz.producer.main
+import hzz.shared.aggregation
 from hzz.shared.aggregation import MAX_RESULT_BYTES, Aggregator
 from hzz.shared.analysis import analyse_chunk, failed_result
 from hzz.shared.chunking import plan_run
@@ -427,3 +428,24 @@ def test_the_service_draws_in_a_process_of_its_own(run: Run, tmp_path: Path, mon
     assert b"<svg" in (folder / "hzz_m4l.svg").read_bytes()[:400]
     assert (folder / "hzz_m4l.root").stat().st_size > 0
     assert (tmp_path / "hzz_m4l.png").read_bytes() == (folder / "hzz_m4l.png").read_bytes()  # mirrored
+
+
+def test_where_no_drawing_process_can_start_the_renderer_draws_on_its_thread(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a machine where no process can be started for drawing (no /dev/shm, say)
+    monkeypatch.undo()  # this test draws: no_plots off
+
+    def refuse() -> None:
+        raise OSError("no /dev/shm")
+
+    monkeypatch.setattr(hzz.shared.aggregation, "DrawingProcess", refuse)
+    agg = Aggregator(tmp_path, refresh_seconds=60, draw_in_process=True)
+    # When the service's aggregator starts and merges a whole run
+    agg.renderer.start()
+    agg.handle_batch([run.manifest.encode(), *(r.encode() for r in run.results)], NAMES)
+    agg.renderer.stop()
+    agg.close()
+    # Then it says why, and the plot is drawn all the same (on the renderer's thread)
+    assert "a drawing process cannot start (no /dev/shm)" in caplog.text
+    assert (run_folder(tmp_path, "run-1") / "hzz_m4l.png").read_bytes().startswith(b"\x89PNG")
