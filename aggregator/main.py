@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 
+from hzz.shared import drawing
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import HZZError
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         settings = Settings.from_env()
+        drawing.start_early()  # matplotlib loaded in the drawing process before the first plot is due
         aggregator = Aggregator(
             settings.output_dir,
             refresh_seconds=settings.refresh_seconds,

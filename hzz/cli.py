@@ -202,6 +202,7 @@ def _generate_demo(profile: str, folder: Path, *, progress: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from hzz import processes
+    from hzz.shared import drawing
 
     settings = _settings_from(args)
     resuming = args.resume or args.retry_failed
@@ -209,6 +210,8 @@ def _run(args: argparse.Namespace) -> int:
     # meanwhile. A small local input is analysed in this process: no forkserver is started for it.
     if resuming or not processes.small_local_input(settings):
         processes.warm_up()
+    else:  # the plot is due in a second: matplotlib imported in a process of its own meanwhile
+        drawing.start_early()
     from hzz.local import run_local
     from hzz.preflight import preflight
     from hzz.shared.messaging import transport_line

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import pickle
 import queue
 import signal
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hzz import processes
 from hzz.interruption import SignalGuard, interrupted_message
+from hzz.shared import drawing
 from hzz.shared.aggregation import Aggregator, run_aggregator
 from hzz.shared.data_vars import Settings, mask_password
 from hzz.shared.errors import BrokerUnavailable, HZZError, RunInterrupted
@@ -272,7 +274,9 @@ def _run(
                 local_queues = {name: queue.Queue() for name in names.all()}
                 shared_transport: Transport = EmbeddedTransport(names, local_queues, signer=signer)
             elif kind == "embedded":
-                manager = processes.RunManager(ctx=context)
+                # Spawned: a manager needs none of the workers' modules, and forking it from the
+                # forkserver would wait for their import.
+                manager = processes.RunManager(ctx=multiprocessing.get_context("spawn"))
                 manager.start(processes.watch_parent, (watch.reader,))
                 stack.callback(manager.shutdown)
                 shared_transport = EmbeddedTransport.start(names, manager, signer=signer)
@@ -297,6 +301,7 @@ def _run(
                 expected_run=settings.run_id,
                 stall_seconds=settings.stall_seconds,
                 partial_plots=partial_plots,
+                draw_in_process=True,
             )
             if resumed is not None:
                 aggregator.reopen(sorted(resumed.failed))  # the run is pending again until they are in
@@ -332,6 +337,9 @@ def _run(
                     _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
 
             stack.callback(_stop_workers, workers, worker_stop, guard)
+            # The plot's process imports matplotlib while the chunks are analysed; started after the
+            # workers, whose start it would delay (hzz run started it already for a small run).
+            drawing.start_early()
 
             producer_transport = copy(shared_transport)
             if resumed is not None:

@@ -10,7 +10,7 @@ is not: the forkserver runs none of the run's threads (aggregator, progress bar)
 broker connection, and it is the start method Python itself uses by default from 3.14 on Linux;
 macOS has it too. Windows has no fork: there the workers are spawned.
 
-Our processes do not re-run the parent's main script either (:func:`_prepare_without_main`): their targets
+Our processes do not re-run the parent's main script either (:func:`_preparation_without_main`): their targets
 and arguments are importable from ``hzz`` alone, so a script without an
 ``if __name__ == "__main__":`` guard can call :func:`hzz.local.run_local` too instead of running
 itself again in every child, which would start a run from each of them.
@@ -38,7 +38,7 @@ import multiprocessing.spawn
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.managers import SyncManager
 from typing import Any
@@ -59,9 +59,9 @@ __all__ = [
 ]
 
 #: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
-#: (it installs _prepare_without_main there, where the forked children run it) and the worker's
-#: loop with everything it imports (numpy, awkward, uproot, the analysis); and, added by
-#: :func:`context`, each release's selection module.
+#: (every child's target, :func:`run_watched`) and the worker's loop with everything it imports
+#: (numpy, awkward, uproot, the analysis); and, added by :func:`context`, each release's
+#: selection module.
 PRELOAD = ("hzz.processes", "hzz.shared.processing")
 
 #: Names of the processes the run starts; only these skip re-running the parent's main script.
@@ -209,7 +209,7 @@ def run_watched(reader: Any, target: Callable[..., None], *args: Any, stop: Any 
 
 class RunManager(SyncManager):
     """The embedded transport's queue server; its process is named "RunManager-<n>" after the class,
-    which marks it as one of ours (see :func:`_prepare_without_main`)."""
+    which marks it as one of ours (see :func:`_preparation_without_main`)."""
 
 
 # --- the child's side ---------------------------------------------------------------------------
@@ -220,20 +220,23 @@ _OUR_NAMES = (PROCESS_PREFIX, f"{RunManager.__name__}-")
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
 
-def _prepare_without_main(original: Callable[[Mapping[str, Any]], None]) -> Callable[[Mapping[str, Any]], None]:
-    def prepare(data: Mapping[str, Any]) -> None:
-        if str(data.get("name", "")).startswith(_OUR_NAMES):
+def _preparation_without_main(
+    original: Callable[[str], dict[str, Any]],
+) -> Callable[[str], dict[str, Any]]:
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        if str(name).startswith(_OUR_NAMES):
             # Our targets and arguments live in hzz modules: the parent's main script is not needed,
             # and re-running a script without a __main__ guard would start a run in every child.
             data = {key: value for key, value in data.items() if key not in _MAIN_KEYS}
-        original(data)
+        return data
 
-    prepare._hzz_skips_main = True  # type: ignore[attr-defined]
-    return prepare
+    get_preparation_data._hzz_skips_main = True  # type: ignore[attr-defined]
+    return get_preparation_data
 
 
-# multiprocessing.spawn.prepare sets a starting child up from the parent's preparation data
-# (sys.path, working directory, main module). A forkserver's child calls it after the fork, from
-# the forkserver's modules, which is why this is done at import (this module is preloaded there).
-if not getattr(multiprocessing.spawn.prepare, "_hzz_skips_main", False):
-    multiprocessing.spawn.prepare = _prepare_without_main(multiprocessing.spawn.prepare)
+# multiprocessing.spawn.get_preparation_data is what the parent sends a starting child, spawned or
+# forked from the forkserver, to set it up with (sys.path, working directory, main module); the
+# child runs the main script only if it is named there.
+if not getattr(multiprocessing.spawn.get_preparation_data, "_hzz_skips_main", False):
+    multiprocessing.spawn.get_preparation_data = _preparation_without_main(multiprocessing.spawn.get_preparation_data)

@@ -23,17 +23,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import multiprocessing
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hzz.shared import drawing
 from hzz.shared.data_vars import Settings
 from hzz.shared.errors import CheckpointError, DecodeError, RetryLater
 from hzz.shared.merging import RunTally
@@ -51,7 +49,7 @@ from hzz.shared.outputs import (
 )
 from hzz.shared.runstore import RunStore, find_runs
 
-__all__ = ["MAX_RESULT_BYTES", "Aggregator", "DrawingProcess", "Renderer", "run_aggregator"]
+__all__ = ["MAX_RESULT_BYTES", "Aggregator", "Renderer", "run_aggregator"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +83,9 @@ class Aggregator:
         stall_seconds: pending chunks without progress for this long make a run "stalled".
         partial_plots: draw the plot while a run is in progress (else only results.json until
             the run completes; a plot nobody looks at is time taken from the workers).
-        draw_in_process: draw in a process of its own (the service: matplotlib on a thread holds
-            the interpreter lock for the half second a plot takes, and acknowledgements wait).
+        draw_in_process: draw in a process of its own (:class:`~hzz.shared.drawing.DrawingProcess`:
+            matplotlib on a thread holds the interpreter lock for the half second a plot takes,
+            and acknowledgements wait; a run's process gets on with the ROOT file meanwhile).
 
     Raises:
         ConfigError: the output folder is not writable.
@@ -337,7 +336,7 @@ class Renderer:
     ) -> None:
         self.aggregator = aggregator
         self.draw_in_process = draw_in_process
-        self._drawing_process: DrawingProcess | None = None
+        self._drawing_process: drawing.DrawingProcess | None = None
         self.refresh_seconds = refresh_seconds
         self.partial_plots = partial_plots
         self._wake = threading.Condition()
@@ -366,13 +365,19 @@ class Renderer:
             self.request(run_id)
 
     def start(self) -> None:
-        if self.draw_in_process:
-            try:
-                self._drawing_process = DrawingProcess()
-            except OSError as e:  # no process can be started here (no /dev/shm for its semaphores, say)
-                log.warning("drawing on the renderer thread: a drawing process cannot start (%s)", e)
         self._thread = threading.Thread(target=self._loop, name="renderer", daemon=True)
         self._thread.start()
+
+    def _drawer(self) -> drawing.DrawingProcess | None:
+        """The drawing process, taken at the first plot (the one started early, if any: see
+        :func:`hzz.shared.drawing.start_early`); None: draw on this thread."""
+        if self.draw_in_process and self._drawing_process is None:
+            self.draw_in_process = False  # one attempt: where no process can start, the thread draws
+            try:
+                self._drawing_process = drawing.take()
+            except OSError as e:  # no process can be started here (no /dev/shm for its semaphores, say)
+                log.warning("drawing on the renderer thread: a drawing process cannot start (%s)", e)
+        return self._drawing_process
 
     def stop(self) -> None:
         """Write what is still due, then end the thread."""
@@ -430,48 +435,19 @@ class Renderer:
         folder = aggregator.output_dir
         run_dir = run_folder(folder, tally.run_id)
         started = time.monotonic()
-        drawer = {"drawer": self._drawing_process} if self._drawing_process is not None else {}
         write_outputs(
-            run_dir, tally, draw=draw, stall_seconds=aggregator.stall_seconds, interrupted=self.interrupted, **drawer
+            run_dir,
+            tally,
+            draw=draw,
+            stall_seconds=aggregator.stall_seconds,
+            interrupted=self.interrupted,
+            drawer=self._drawer() if draw else None,
         )
         if draw:
             self._drawn_at[tally.run_id] = time.monotonic()
             self._draw_seconds = time.monotonic() - started
         if tally.run_id == aggregator.newest:
             _mirror(run_dir, folder, [*PLOT_FILES.values(), ROOT_FILE, RESULTS_FILE], tally)
-
-
-class DrawingProcess:
-    """Draws plots in a child process, one at a time; the renderer thread waits for each without
-    holding the interpreter lock. The child imports matplotlib once, while the first results arrive.
-    """
-
-    def __init__(self) -> None:
-        self._pool = self._new_pool()
-
-    @staticmethod
-    def _new_pool() -> ProcessPoolExecutor:
-        # spawn: the aggregator has broker threads by now, which a fork would copy mid-flight.
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        pool.submit(_import_drawing)
-        return pool
-
-    def __call__(self, folder: Path, job: Any) -> None:
-        from hzz.shared.report import draw_files
-
-        try:
-            self._pool.submit(draw_files, folder, job).result()
-        except BrokenProcessPool:
-            # The drawing process died (out of memory, killed): draw with a new one next time.
-            self._pool = self._new_pool()
-            raise
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-def _import_drawing() -> None:
-    import hzz.shared.report  # noqa: F401 (the import is the point: matplotlib loaded ahead of the first plot)
 
 
 def _mirror(run_dir: Path, folder: Path, names: Iterable[str], tally: RunTally) -> None:

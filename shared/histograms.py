@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "M4L_BINNING",
+    "BinSums",
     "Binning",
+    "Plottable",
     "empty_histogram",
     "fill_histogram",
     "histogram_from_json",
@@ -61,6 +63,43 @@ class Binning:
 
 #: m4ℓ from 80 to 250 GeV in 5 GeV bins (the 2020 notebook).
 M4L_BINNING = Binning(34, 80.0, 250.0)
+
+
+class Plottable(Protocol):
+    """What drawing needs of a histogram: Σw and Σw² per bin (``hist.Hist`` and :class:`BinSums` have them)."""
+
+    def values(self) -> np.ndarray: ...
+
+    def variances(self) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class BinSums:
+    """Σw and Σw² per bin as two arrays: a histogram's content without ``hist``, so that whatever
+    only draws or adds histograms (a drawing process, a run's results) need not import it."""
+
+    sumw: np.ndarray
+    sumw2: np.ndarray
+
+    def values(self) -> np.ndarray:
+        return self.sumw
+
+    def variances(self) -> np.ndarray:
+        return self.sumw2
+
+    @classmethod
+    def total(cls, members: Iterable[Plottable], bins: int) -> BinSums:
+        """The sum of histograms of ``bins`` bins (zeros for none)."""
+        sumw, sumw2 = np.zeros(bins), np.zeros(bins)
+        for h in members:
+            sumw = sumw + h.values()
+            variances = h.variances()
+            sumw2 = sumw2 + (h.values() if variances is None else variances)
+        return cls(sumw, sumw2)
+
+    def to_json(self) -> dict[str, list[float]]:
+        """The JSON form of :func:`histogram_to_json`."""
+        return {"sumw": self.sumw.tolist(), "sumw2": self.sumw2.tolist()}
 
 
 def empty_histogram(binning: Binning = M4L_BINNING) -> hist.Hist:

@@ -17,15 +17,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hist
 import numpy as np
 
 from hzz.shared.errors import DecodeError
-from hzz.shared.histograms import Binning, histogram_from_json
+from hzz.shared.histograms import Binning, BinSums, histogram_from_json
 from hzz.shared.messages import ChunkResult, RunManifest, chunk_id_for, chunk_ranges
 from hzz.shared.releases import get_release
+
+if TYPE_CHECKING:
+    import hist
 
 __all__ = ["MAX_EVENT_WEIGHT", "RejectedResult", "RunTally", "SampleTally"]
 
@@ -71,6 +73,10 @@ class SampleTally:
     def histogram(self, binning: Binning) -> hist.Hist:
         """The sums as a ``hist.Hist`` with Weight storage."""
         return histogram_from_json({"sumw": self.sumw, "sumw2": self.sumw2}, binning)
+
+    def sums(self) -> BinSums:
+        """The sums as :class:`BinSums` (copies: the tally goes on merging)."""
+        return BinSums(self.sumw.copy(), self.sumw2.copy())
 
     def copy(self) -> SampleTally:
         twin = SampleTally(self.bins, self.events_read, self.events_selected, self.sumw_total, self.sumw2_total)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import hist
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -27,7 +26,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import AutoMinorLocator
 from matplotlib.transforms import Bbox
 
-from hzz.shared.histograms import M4L_BINNING, Binning, sum_histograms
+from hzz.shared.histograms import M4L_BINNING, Binning, BinSums, Plottable
 from hzz.shared.releases import PlotStyle, SampleGroup, get_release
 
 __all__ = ["NO_EVENTS", "m4l_figure"]
@@ -40,13 +39,13 @@ CLEARANCE_PT = 4.0
 TOP_MARGIN = 0.05
 
 
-def _group_histogram(group: SampleGroup, histograms: Mapping[str, hist.Hist], binning: Binning) -> hist.Hist | None:
+def _group_histogram(group: SampleGroup, histograms: Mapping[str, Plottable], binning: Binning) -> BinSums | None:
     members = [histograms[s] for s in group.samples if s in histograms]
-    return sum_histograms(members, binning) if members else None
+    return BinSums.total(members, binning.bins) if members else None
 
 
 def m4l_figure(
-    histograms: Mapping[str, hist.Hist],
+    histograms: Mapping[str, Plottable],
     *,
     lumi: float,
     fraction: float,
@@ -59,7 +58,8 @@ def m4l_figure(
     """Draw the m4ℓ plot.
 
     Args:
-        histograms: merged histogram per sample (only the samples of the run).
+        histograms: merged histogram per sample (only the samples of the run): ``hist.Hist`` or
+            anything else with ``values()`` and ``variances()``, such as :class:`BinSums`.
         lumi: integrated luminosity in fb⁻¹.
         fraction: the fraction of events processed; the plot states ``lumi × fraction``.
         binning: the m4ℓ axis.
@@ -78,8 +78,8 @@ def m4l_figure(
     ax = fig.subplots()
 
     data_x = np.zeros(binning.bins)
-    backgrounds: list[tuple[SampleGroup, hist.Hist]] = []
-    signals: list[tuple[SampleGroup, hist.Hist]] = []
+    backgrounds: list[tuple[SampleGroup, BinSums]] = []
+    signals: list[tuple[SampleGroup, BinSums]] = []
     for group in groups:
         h = _group_histogram(group, histograms, binning)
         if h is None:

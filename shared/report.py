@@ -7,26 +7,23 @@ source. The file names and the atomic write are in :mod:`hzz.shared.outputs`, wh
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hzz.shared.histograms import histogram_from_json, histogram_to_json, sum_histograms
+from hzz.shared.drawing import DrawingProcess, PlotJob, draw_plot
+from hzz.shared.histograms import BinSums, histogram_from_json
 from hzz.shared.merging import RunTally
 from hzz.shared.outputs import PLOT_FILES, RESULTS_FILE, ROOT_FILE, SCHEMA_VERSION, write_atomic
-from hzz.shared.plotting import m4l_figure
-from hzz.shared.rootfile import write_root
 
-__all__ = ["PlotJob", "draw_files", "plot_job", "results_document", "write_outputs"]
+__all__ = ["plot_job", "results_document", "write_outputs"]
 
 #: How many pending chunks a stalled run lists.
 STALLED_LISTED = 50
@@ -76,7 +73,7 @@ def results_document(
     chunks_total: dict[str, int] = {}
     for spec in tally.chunks.values():
         chunks_total[spec.sample] = chunks_total.get(spec.sample, 0) + 1
-    histograms = {name: s.histogram(tally.binning) for name, s in tally.samples.items()}
+    histograms = {name: s.sums() for name, s in tally.samples.items()}
     samples = {}
     for name, s in tally.samples.items():
         samples[name] = {
@@ -89,7 +86,7 @@ def results_document(
             "events_selected": s.events_selected,
             "weighted_yield": s.sumw_total,
             "weighted_yield_uncertainty": _root(s.sumw2_total),
-            **histogram_to_json(histograms[name]),
+            **histograms[name].to_json(),
         }
     groups = {}
     data: dict[str, Any] = {"events_selected": 0, "in_range": 0, "counts": [0] * tally.binning.bins}
@@ -97,7 +94,7 @@ def results_document(
         members = [name for name in group.samples if name in tally.samples]
         if not members:
             continue
-        h = sum_histograms((histograms[m] for m in members), tally.binning)
+        h = BinSums.total((histograms[m] for m in members), tally.binning.bins)
         groups[group.label] = {
             "color": group.color,
             "is_data": group.is_data,
@@ -107,7 +104,7 @@ def results_document(
             "events_selected": sum(tally.samples[m].events_selected for m in members),
             "weighted_yield": sum(tally.samples[m].sumw_total for m in members),
             "weighted_yield_uncertainty": _root(_sum_or_none(tally.samples[m].sumw2_total for m in members)),
-            **histogram_to_json(h),
+            **h.to_json(),
         }
         if group.is_data:
             bins = [round(v) for v in h.values()]
@@ -194,30 +191,11 @@ def _significance(tally: RunTally, groups: dict[str, Any]) -> dict[str, Any] | N
     return {"window": list(window), "n_sig": n_sig, "n_bg": n_bg, "significance": significance}
 
 
-@dataclass(frozen=True)
-class PlotJob:
-    """Everything drawing a run's plot and ROOT file needs: small and picklable, so that another
-    process can draw it (see :class:`hzz.shared.aggregation.Renderer`)."""
-
-    histograms: dict[str, Any]
-    groups: dict[str, Any]
-    data_label: str | None
-    lumi: float
-    fraction: float
-    binning: Any
-    release_groups: tuple[Any, ...]
-    style: Any
-    note: str
-    empty_text: str
-
-
 def plot_job(tally: RunTally, document: dict[str, Any]) -> PlotJob:
     """The drawing of ``tally`` whose results document is ``document``."""
     counts = document["tally"]
     return PlotJob(
-        histograms={name: s.histogram(tally.binning) for name, s in tally.samples.items()},
-        groups={label: histogram_from_json(g, tally.binning) for label, g in document["groups"].items()},
-        data_label=next((label for label, g in document["groups"].items() if g["is_data"]), None),
+        histograms={name: s.sums() for name, s in tally.samples.items()},
         lumi=tally.manifest.lumi,
         fraction=tally.manifest.fraction,
         binning=tally.binning,
@@ -228,27 +206,18 @@ def plot_job(tally: RunTally, document: dict[str, Any]) -> PlotJob:
     )
 
 
-def draw_files(folder: Path, job: PlotJob) -> None:
-    """Draw the plot (PNG, SVG) and write the ROOT file of ``job`` into ``folder``."""
-    figure = m4l_figure(
-        job.histograms,
-        lumi=job.lumi,
-        fraction=job.fraction,
-        binning=job.binning,
-        groups=job.release_groups,
-        style=job.style,
-        note=job.note,
-        empty_text=job.empty_text,
-    )
-    for fmt, name in PLOT_FILES.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=150)
-        write_atomic(folder / name, buffer.getvalue())
+def write_root_file(folder: Path, tally: RunTally, document: dict[str, Any]) -> None:
+    """The run's histograms as ``hzz_m4l.root`` (:mod:`hzz.shared.rootfile`), from its results document."""
+    from hzz.shared.rootfile import write_root  # uproot's writing and hist: only where the file is written
+
+    binning = tally.binning
+    groups = {label: histogram_from_json(g, binning) for label, g in document["groups"].items()}
+    data_label = next((label for label, g in document["groups"].items() if g["is_data"]), None)
     write_root(
         folder / ROOT_FILE,
-        samples=job.histograms,
-        groups=job.groups,
-        data=job.groups[job.data_label] if job.data_label is not None else None,
+        samples={name: s.histogram(binning) for name, s in tally.samples.items()},
+        groups=groups,
+        data=groups[data_label] if data_label is not None else None,
     )
 
 
@@ -259,9 +228,9 @@ def write_outputs(
     draw: bool = True,
     stall_seconds: float | None = None,
     interrupted: bool = False,
-    drawer: Callable[[Path, PlotJob], None] = draw_files,
+    drawer: DrawingProcess | None = None,
 ) -> dict[str, Any]:
-    """Write ``results.json``, then, when ``draw``, the plot (PNG, SVG) and the ROOT file.
+    """Write ``results.json``, then, when ``draw``, the ROOT file and the plot (PNG, SVG).
 
     results.json goes first: its numbers need no drawing, so a reader sees them as soon as they
     are merged, and the page shows the previous plot (or none yet: it asks for the plot's file
@@ -274,8 +243,8 @@ def write_outputs(
         tally: the run as merged so far.
         draw: draw the plot and write the ROOT file too.
         stall_seconds, interrupted: see :func:`results_document`.
-        drawer: what draws (default :func:`draw_files` here; the aggregator service hands the
-            job to a drawing process, so that matplotlib never holds its acknowledgements).
+        drawer: a process that draws the plot while this one writes the ROOT file (the
+            aggregator's, so that matplotlib never holds its acknowledgements); None: drawn here.
 
     Returns:
         dict[str, Any]: the results document written.
@@ -286,7 +255,13 @@ def write_outputs(
         document["plot"] = None
     write_atomic(folder / RESULTS_FILE, json.dumps(document, indent=1, allow_nan=False).encode())
     if draw:
-        drawer(folder, plot_job(tally, document))
+        job = plot_job(tally, document)
+        drawn = drawer.draw(folder, job) if drawer is not None else None
+        write_root_file(folder, tally, document)
+        if drawn is not None:
+            drawn()
+        else:
+            draw_plot(folder, job)
     return document
 
 

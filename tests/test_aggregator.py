@@ -23,6 +23,7 @@ from conftest import TEST_SIGNER
 import hzz.aggregator.main
 import hzz.producer.main
 import hzz.shared.aggregation
+from hzz.shared import drawing
 from hzz.shared.aggregation import MAX_RESULT_BYTES, Aggregator
 from hzz.shared.analysis import analyse_chunk, failed_result
 from hzz.shared.chunking import plan_run
@@ -413,14 +414,16 @@ def test_a_refresh_during_the_run_writes_the_tally_as_it_stands(run: Run, tmp_pa
 def test_the_service_draws_in_a_process_of_its_own(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the service's aggregator (drawing in a child process), drawing for real
     monkeypatch.undo()  # this test draws: no_plots off
+    drawing.start_early()  # as the service does: matplotlib loaded before the first plot is due
     agg = Aggregator(tmp_path, refresh_seconds=60, draw_in_process=True)
     agg.renderer.start()
-    drawer = agg.renderer._drawing_process
-    assert drawer is not None and len(drawer._pool._processes) == 1  # started ahead of the first plot
     # When a whole run is merged and the aggregator stops
     agg.handle_batch([run.manifest.encode(), *(r.encode() for r in run.results)], NAMES)
     agg.renderer.stop()
+    drawer = agg.renderer._drawing_process
     agg.close()
+    # Then the drawing process started early drew it, and ended with the aggregator
+    assert drawer is not None and drawer._process.exitcode == 0
     # Then the plot and the ROOT file of the complete run were drawn, beside its results.json
     folder = run_folder(tmp_path, "run-1")
     assert results_of(tmp_path, "run-1")["state"] == "complete"
@@ -439,7 +442,7 @@ def test_where_no_drawing_process_can_start_the_renderer_draws_on_its_thread(
     def refuse() -> None:
         raise OSError("no /dev/shm")
 
-    monkeypatch.setattr(hzz.shared.aggregation, "DrawingProcess", refuse)
+    monkeypatch.setattr(drawing, "DrawingProcess", refuse)
     agg = Aggregator(tmp_path, refresh_seconds=60, draw_in_process=True)
     # When the service's aggregator starts and merges a whole run
     agg.renderer.start()
