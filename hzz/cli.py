@@ -207,10 +207,13 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     resuming = args.resume or args.retry_failed
     # Before the run's own imports: the forkserver loads the workers' modules on another core
-    # meanwhile. A small local input is analysed in this process: no forkserver is started for it.
-    if resuming or not processes.small_local_input(settings):
+    # meanwhile — unless the workers can be forked from this process (no other thread runs here:
+    # the page's server would be one). A small local input is analysed in this process: no
+    # forkserver is started for it.
+    small = not resuming and processes.small_local_input(settings)
+    if not small and (args.serve or not processes.fork_from_here()):
         processes.warm_up()
-    else:  # the plot is due in a second: matplotlib imported in a process of its own meanwhile
+    if small:  # the plot is due in a second: matplotlib imported in a process of its own meanwhile
         drawing.start_early()
     from hzz.local import run_local
     from hzz.preflight import preflight

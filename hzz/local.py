@@ -149,7 +149,7 @@ def run_local(
         settings = settings_of_run(resumed, settings)
     settings = settings.with_new_run_id()
     planned = _small_run_plan(settings) if resumed is None else None
-    if planned is None:
+    if planned is None and not processes.fork_from_here():
         processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
     if not settings.signing_key:
         settings = settings.replace(signing_key=new_key())  # this run's own: only its processes hold it
@@ -264,9 +264,10 @@ def _run(
         try:
             renew: Callable[[], None] | None = None
             if not in_process:
-                # Workers fork from a forkserver that has imported their modules (hzz.processes says
-                # why); every process started below ends when this one does, however it ends.
-                context = processes.context()
+                # Workers fork from this process while it runs no other thread, else from a
+                # forkserver that has imported their modules (hzz.processes says why); every
+                # process started below ends when this one does, however it ends.
+                context = processes.worker_context()
                 watch = processes.ParentWatch(context)
                 stack.callback(watch.close)
             if in_process and kind == "embedded":
@@ -295,6 +296,20 @@ def _run(
             def copy(transport: Transport) -> Transport:
                 return transport if in_process and kind == "embedded" else _clone(transport)
 
+            workers: list[Any] = []
+            if not in_process:
+                # First, before this process starts a thread: they may then be forked from it.
+                worker_stop: Any = processes.StopPipe(context)
+                stack.callback(worker_stop.close)
+                for _ in range(settings.workers):
+                    _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
+
+                def start_worker() -> None:
+                    # A replacement, forked from the forkserver (threads run here by now).
+                    _start_process(
+                        processes.context(), workers, watch, settings, shared_transport, worker_stop, worker_log_level
+                    )
+
             aggregator = Aggregator(
                 output_dir,
                 refresh_seconds=settings.refresh_seconds,
@@ -315,10 +330,9 @@ def _run(
             aggregator_thread.start()
             stack.callback(_stop_aggregator, aggregator, aggregator_thread, aggregator_stop, guard)
 
-            workers: list[Any] = []
             if in_process:
                 thread_stop = threading.Event()
-                worker_stop: Any = thread_stop
+                worker_stop = thread_stop
 
                 def start_worker() -> None:
                     thread = _WorkerThread(settings, copy(shared_transport), thread_stop, f"worker-{len(workers)}")
@@ -327,15 +341,6 @@ def _run(
 
                 # One thread: a small run's chunks take less than a second of one core.
                 start_worker()
-            else:
-                worker_stop = processes.StopPipe(context)
-                stack.callback(worker_stop.close)
-                for _ in range(settings.workers):
-                    _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
-
-                def start_worker() -> None:
-                    _start_process(context, workers, watch, settings, shared_transport, worker_stop, worker_log_level)
-
             stack.callback(_stop_workers, workers, worker_stop, guard)
             # The plot's process imports matplotlib while the chunks are analysed; started after the
             # workers, whose start it would delay (hzz run started it already for a small run).
@@ -371,7 +376,9 @@ def _start_process(
 ) -> None:
     process = context.Process(  # type: ignore[attr-defined]
         target=processes.run_watched,
-        args=(watch.reader, worker_process, settings, transport),
+        # A copy of the transport: a forked child gets the object itself, not a pickled copy
+        # without connections.
+        args=(watch.reader, worker_process, settings, _clone(transport)),
         kwargs={"stop": stop.reader, "log_level": log_level},
         name=f"{processes.PROCESS_PREFIX}worker-{len(workers)}",
     )

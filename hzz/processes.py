@@ -1,14 +1,21 @@
-"""How the one-machine run starts its worker processes: forked from a warm forkserver.
+"""How the one-machine run starts its worker processes: warm, with the analysis already imported.
 
 A spawned worker is a fresh interpreter that imports numpy, awkward and uproot (~0.5 s of CPU)
 and, before that, re-runs the parent's main script — ``hzz run``'s CLI, a benchmark, or a user's
-script — before it takes its first chunk. Here the workers are forked from multiprocessing's
-forkserver instead: one process started early (:func:`warm_up`, from ``hzz run`` before it
-imports anything heavy) that imports the worker's modules once (:data:`PRELOAD`), then forks a
-worker in milliseconds per request. Forking from it is safe where forking the run's own process
-is not: the forkserver runs none of the run's threads (aggregator, progress bar) and holds no
-broker connection, and it is the start method Python itself uses by default from 3.14 on Linux;
-macOS has it too. Windows has no fork: there the workers are spawned.
+script — before it takes its first chunk. Here the workers are forked instead:
+
+- from the run's own process (:func:`worker_context`), which has imported the analysis itself by
+  then, on Linux while it runs no other thread (:func:`fork_from_here`): ``hzz run`` starts its
+  workers before its first thread. They start in milliseconds and nothing is imported twice.
+  Each closes its copies of the run's pipes at once (:class:`ParentWatch`, :class:`StopPipe`) and
+  takes a fresh copy of the transport, without the run's connections;
+- else (a notebook's kernel runs threads; macOS, where forking a process that loaded its system
+  frameworks is not safe) from multiprocessing's forkserver: one process started early
+  (:func:`warm_up`, from ``hzz run`` before it imports anything heavy) that imports the worker's
+  modules once (:data:`PRELOAD`), then forks a worker in milliseconds per request. The forkserver
+  runs none of the run's threads and holds no broker connection, and it is the start method
+  Python itself uses by default from 3.14 on Linux. Windows has no fork: there the workers are
+  spawned.
 
 Our processes do not re-run the parent's main script either (:func:`_preparation_without_main`): their targets
 and arguments are importable from ``hzz`` alone, so a script without an
@@ -23,9 +30,10 @@ decides how its children stop — by closing another such pipe (:class:`StopPipe
 waits for anyone, where setting a ``multiprocessing.Event`` waits for every process asleep on it
 to wake: forever, for one that was killed.
 
-A small run starts no process at all (:func:`small_local_input`): a few MB of local files are
-analysed in well under a second on one core, less than starting the forkserver and a worker
-costs; :mod:`hzz.local` then analyses its chunks in its own process, on a thread.
+A small run starts no worker process (:func:`small_local_input`): a few MB of local files are
+analysed in well under a second on one core, less than starting a worker costs; :mod:`hzz.local`
+then analyses its chunks in its own process, on a thread (and draws its plot in a drawing
+process started at once: :mod:`hzz.shared.drawing`).
 
 This module is preloaded into the forkserver, so it imports nothing heavy itself.
 """
@@ -35,8 +43,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.spawn
+import multiprocessing.util
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
@@ -52,10 +62,12 @@ __all__ = [
     "RunManager",
     "StopPipe",
     "context",
+    "fork_from_here",
     "run_watched",
     "small_local_input",
     "warm_up",
     "watch_parent",
+    "worker_context",
 ]
 
 #: Imported once by the forkserver, so that a forked worker starts with them loaded: this module
@@ -91,6 +103,22 @@ def small_local_input(settings: Any) -> bool:
         except (OSError, ValueError):
             return False
     return total <= IN_PROCESS_BYTES
+
+
+def fork_from_here() -> bool:
+    """Whether the run's workers may be forked from this process itself, now: on Linux, while no
+    thread but the main one runs. They then start at once with what it has imported (no
+    forkserver importing it all a second time); a fork of a process with other threads running
+    could copy a lock one of them holds, and macOS does not support forking a process that has
+    loaded its system frameworks.
+    """
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+def worker_context() -> BaseContext:
+    """The context the run's worker processes start from: a fork of this process where
+    :func:`fork_from_here`, else :func:`context`."""
+    return multiprocessing.get_context("fork") if fork_from_here() else context()
 
 
 def context() -> BaseContext:
@@ -137,6 +165,12 @@ class _EndOfFilePipe:
     def __init__(self, ctx: BaseContext) -> None:
         #: Handed to each child (a process argument or a manager initializer's).
         self.reader, self._writer = ctx.Pipe(duplex=False)
+        # A child forked from the run's process holds a copy of the write end, which would keep
+        # the pipe open after the run's process is gone: the copy is closed in the child at once.
+        multiprocessing.util.register_after_fork(self, _EndOfFilePipe._close_writer)
+
+    def _close_writer(self) -> None:
+        self._writer.close()
 
     def set(self) -> None:
         """Close the write end: the children see end-of-file."""
@@ -187,6 +221,7 @@ def watch_parent(reader: Any) -> None:
         reader: :attr:`ParentWatch.reader`.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a child forked from the run's process has its handler
     # No cleanup is owed to anyone: the run's state is on disk and an unfinished chunk is pending
     # there (over RabbitMQ, its unacknowledged task goes back to the run's queue).
     _when_closed(reader, lambda: os._exit(ORPHAN_EXIT_CODE), "parent-watch")

@@ -455,13 +455,20 @@ def test_over_rabbitmq_a_killed_runs_queues_expire_touch_no_other_run_and_are_em
 
 
 def workers_of(session: int) -> list[int]:
-    """The worker processes of a run over RabbitMQ: the forkserver's children (there is no manager)."""
-    parents = {}
+    """The worker processes of a run over RabbitMQ: forked from the run itself (the same command
+    line) or from its forkserver; not its spawned helpers (the drawing process, multiprocessing's
+    resource tracker)."""
+    parents, commands = {}, {}
     for pid in session_processes(session):
         stat = Path(f"/proc/{pid}/stat").read_text()
         parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    forkservers = [pid for pid, parent in parents.items() if parent == session]
-    return [pid for pid, parent in parents.items() if parent in forkservers]
+        commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+    forkservers = [pid for pid, parent in parents.items() if parent == session and b"forkserver" in commands[pid]]
+    return [
+        pid
+        for pid, parent in parents.items()
+        if parent in forkservers or (parent == session and commands[pid] == commands[session])
+    ]
 
 
 @pytest.mark.slow

@@ -89,7 +89,7 @@ def test_a_small_run_is_analysed_in_its_own_process_and_a_larger_one_by_workers(
     script.write_text(
         textwrap.dedent(
             f"""
-            import json
+            import json, os
             from multiprocessing import forkserver
             from hzz.local import run_local
             from hzz.shared.data_vars import Settings
@@ -99,7 +99,9 @@ def test_a_small_run_is_analysed_in_its_own_process_and_a_larger_one_by_workers(
             results = run_local(settings, transport="embedded", progress=False)
             started = forkserver._forkserver._forkserver_pid is not None
             selected = {{name: s["events_selected"] for name, s in results["samples"].items()}}
-            print(json.dumps({{"state": results["state"], "forkserver": started, "selected": selected}}), flush=True)
+            here = [name.endswith(f":{{os.getpid()}}") for name in results["workers"]]
+            print(json.dumps({{"state": results["state"], "forkserver": started, "selected": selected,
+                              "here": here}}), flush=True)
             """
         )
     )
@@ -107,10 +109,34 @@ def test_a_small_run_is_analysed_in_its_own_process_and_a_larger_one_by_workers(
     # When a script runs it
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
 
-    # Then the small run started no process (not even the forkserver), the larger one its workers,
-    # and both counted what the notebook counts
+    # Then the small run was analysed in the script's process, the larger one by worker processes
+    # (on Linux forked from the script, which runs no other thread: no forkserver either), and
+    # both counted what the notebook counts
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.splitlines()[-1])
     assert results["state"] == "complete"
-    assert results["forkserver"] is not in_process
+    assert results["here"] and set(results["here"]) == {in_process}
+    assert results["forkserver"] is (not in_process and not processes.fork_from_here())
     assert results["selected"] == {"data_A": 27, "data_B": 86}
+
+
+def test_workers_are_forked_from_the_run_only_while_it_runs_no_other_thread() -> None:
+    # Given this process, first with no other thread, then with one
+    import threading
+
+    alone = threading.active_count() == 1
+    # When the run asks where its workers start from
+    before = processes.worker_context().get_start_method()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        during = processes.worker_context().get_start_method()
+    finally:
+        release.set()
+        other.join()
+
+    # Then a fork of this process only where no other thread runs (and on Linux), else the forkserver
+    if sys.platform == "linux" and alone:
+        assert before == "fork"
+    assert during in ("forkserver", "spawn")
