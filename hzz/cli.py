@@ -213,8 +213,9 @@ def _run(args: argparse.Namespace) -> int:
     small = not resuming and processes.small_local_input(settings)
     if not small and (args.serve or not processes.fork_from_here()):
         processes.warm_up()
-    if small:  # the plot is due in a second: matplotlib imported in a process of its own meanwhile
-        drawing.start_early()
+    # matplotlib imported in a process of its own meanwhile, for the plot at the end (on the
+    # second core, which this process's own imports leave free)
+    drawing.start_early()
     from hzz.local import run_local
     from hzz.preflight import preflight
     from hzz.shared.messaging import transport_line

@@ -37,6 +37,7 @@ from hzz import processes
 from hzz.interruption import SignalGuard, interrupted_message
 from hzz.shared import drawing
 from hzz.shared.aggregation import Aggregator, run_aggregator
+from hzz.shared.chunking import plan_run
 from hzz.shared.data_vars import Settings, mask_password
 from hzz.shared.errors import BrokerUnavailable, HZZError, RunInterrupted
 from hzz.shared.merging import RunTally
@@ -148,9 +149,13 @@ def run_local(
             return json.loads((run_folder(output_dir, resumed.run_id) / RESULTS_FILE).read_text())
         settings = settings_of_run(resumed, settings)
     settings = settings.with_new_run_id()
-    planned = _small_run_plan(settings) if resumed is None else None
-    if planned is None and not processes.fork_from_here():
+    small = resumed is None and processes.small_local_input(settings)
+    if not small and not processes.fork_from_here():
         processes.warm_up()  # the forkserver imports the workers' modules while this process goes on
+    # Planned first (the files opened to count their entries): the workers then find their tasks
+    # the moment they start, and a small run is known as one before anything starts.
+    planned = plan_run(settings) if resumed is None else None
+    in_process = small and planned is not None and len(planned[1]) <= settings.workers
     if not settings.signing_key:
         settings = settings.replace(signing_key=new_key())  # this run's own: only its processes hold it
     signer = Signer(settings.signing_key)
@@ -158,7 +163,7 @@ def run_local(
     # Over a shared broker the run has queues of its own: another run's tasks and results never
     # meet this one's (two runs at once on one broker both finish, neither touched).
     names = QueueNames(settings.queue_prefix if kind == "embedded" else f"{settings.queue_prefix}.{settings.run_id}")
-    if planned is not None:
+    if in_process:
         log.info("run %s: in this process (small input), %s transport, output in %s", settings.run_id, kind, output_dir)
     else:
         log.info("run %s: %d workers, %s transport, output in %s", settings.run_id, settings.workers, kind, output_dir)
@@ -173,6 +178,7 @@ def run_local(
                 resumed,
                 guard,
                 planned=planned,
+                in_process=in_process,
                 progress=progress,
                 worker_log_level=worker_log_level,
                 partial_plots=partial_plots,
@@ -190,17 +196,6 @@ def run_local(
         if tally is None or not tally.complete:
             raise RunInterrupted(guard.signum, interrupted_message(settings, guard.signum, tally))
     return json.loads((run_folder(output_dir, settings.run_id) / RESULTS_FILE).read_text())
-
-
-def _small_run_plan(settings: Settings) -> tuple[RunManifest, list[ChunkTask]] | None:
-    """The plan of a run small enough to analyse in this process (few MB of local files, no more
-    chunks than workers), else None: the run starts worker processes."""
-    if not processes.small_local_input(settings):
-        return None
-    from hzz.shared.chunking import plan_run
-
-    manifest, tasks = plan_run(settings)
-    return (manifest, tasks) if len(tasks) <= settings.workers else None
 
 
 class _WorkerThread:
@@ -254,11 +249,11 @@ def _run(
     guard: SignalGuard,
     *,
     planned: tuple[RunManifest, list[ChunkTask]] | None,
+    in_process: bool,
     progress: bool,
     worker_log_level: str,
     partial_plots: bool,
 ) -> None:
-    in_process = planned is not None  # a small run: worker threads, no process (_small_run_plan)
     output_dir = Path(settings.output_dir)
     with ExitStack() as stack:
         try:
@@ -275,9 +270,11 @@ def _run(
                 local_queues = {name: queue.Queue() for name in names.all()}
                 shared_transport: Transport = EmbeddedTransport(names, local_queues, signer=signer)
             elif kind == "embedded":
-                # Spawned: a manager needs none of the workers' modules, and forking it from the
-                # forkserver would wait for their import.
-                manager = processes.RunManager(ctx=multiprocessing.get_context("spawn"))
+                # Forked from this process with the workers where they are (at once), else spawned:
+                # a manager needs none of the workers' modules, and the forkserver would first
+                # import them.
+                forked = context.get_start_method() == "fork"
+                manager = processes.RunManager(ctx=context if forked else multiprocessing.get_context("spawn"))
                 manager.start(processes.watch_parent, (watch.reader,))
                 stack.callback(manager.shutdown)
                 shared_transport = EmbeddedTransport.start(names, manager, signer=signer)
