@@ -174,13 +174,14 @@ def read_chunk(
 
 
 def _measure(
-    task: ChunkTask, release: Release, is_data: bool, deadline: ReadDeadline | None
+    task: ChunkTask, release: Release, is_data: bool, deadline: ReadDeadline | None, read_ahead: bool
 ) -> tuple[int, np.ndarray, np.ndarray | None]:
     """(entries read, m4ℓ of the selected events, their weights), reading and computing overlapped.
 
     A release that names the branches its selection reads first gets a :class:`ChunkColumns`
-    mapping (the rest read on the reader thread meanwhile); the others a record array. Either
-    way every column is checked against the release's declared types before it is used.
+    mapping (with ``read_ahead``, the rest read on the reader thread meanwhile; else each on
+    first use); the others a record array. Either way every column is checked against the
+    release's declared types before it is used.
     """
     branches = release.branches(is_data=is_data)
     first = [b for b in branches if b in release.first_branches]
@@ -201,11 +202,14 @@ def _measure(
             entry_stop=stop,
             on_error=lambda e: _classify(e, f"{task.describe()}: reading failed"),
             check=check,
+            read_ahead=read_ahead,
         ) as columns:
             return entries, *release.measure(columns, sample=task.sample, lumi=task.lumi, is_data=is_data)
 
 
-def analyse_chunk(task: ChunkTask, *, worker: str = "", read_deadline: float | None = None) -> ChunkResult:
+def analyse_chunk(
+    task: ChunkTask, *, worker: str = "", read_deadline: float | None = None, read_ahead: bool = True
+) -> ChunkResult:
     """Run the selection on one chunk and histogram it.
 
     Args:
@@ -213,6 +217,8 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "", read_deadline: float | N
         worker: the name recorded in the result (default: host and process id).
         read_deadline: seconds a remote file may take to answer in all (connecting and every
             read); None: no deadline, each socket operation within a minute.
+        read_ahead: read the branches the cuts do not need first on a second thread meanwhile
+            (worth it where a core is free for it: :func:`hzz.shared.processing.reads_ahead`).
 
     Returns:
         ChunkResult: the histogram and counts.
@@ -226,7 +232,7 @@ def analyse_chunk(task: ChunkTask, *, worker: str = "", read_deadline: float | N
     is_data = release.is_data(task.sample)
     try:
         with reads_within(task.location, read_deadline, context=task.describe()) as deadline:
-            entries, mass, weights = _measure(task, release, is_data, deadline)
+            entries, mass, weights = _measure(task, release, is_data, deadline, read_ahead)
     except ValueError as e:
         msg = f"{task.describe()}: an event has fewer than four leptons; not a four-lepton skim"
         raise PermanentChunkError(msg) from e

@@ -139,6 +139,10 @@ def broker_url_problem(url: str) -> str | None:
     return None
 
 
+#: The values of ``read_ahead``.
+READ_AHEAD_CHOICES = ("auto", "on", "off")
+
+
 def _setting(default: Any, doc: str, **kwargs: Any) -> Any:
     return field(default=default, metadata={"doc": doc}, **kwargs)
 
@@ -194,6 +198,12 @@ class Settings:
         60.0,
         "Seconds a chunk of a remote (http/https) file may spend connecting and reading, all its tries together; "
         "past it the chunk fails naming the server. Also bounds counting a remote file's entries.",
+    )
+    read_ahead: str = _setting(
+        "auto",
+        "A worker reads a chunk's other branches on a second thread while the cuts run: on, off, or auto "
+        "(on where a core is left for that thread: hzz run with fewer workers than cores, a worker pod "
+        "allowed more than one CPU).",
     )
 
     def __post_init__(self) -> None:
@@ -303,6 +313,8 @@ class Settings:
                 self.read_deadline_seconds,
                 f"a number of seconds in [{MIN_READ_DEADLINE:g}, {MAX_READ_DEADLINE:g}]",
             )
+        if self.read_ahead not in READ_AHEAD_CHOICES:
+            refuse("read_ahead", self.read_ahead, f"one of {', '.join(READ_AHEAD_CHOICES)}")
         return problems
 
     def with_new_run_id(self) -> Settings:

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import uproot
 
+import hzz.shared.columns
 from hzz.devtools.notebook import run_notebook
 from hzz.shared.analysis import analyse_chunk, count_entries, failed_result, read_chunk
 from hzz.shared.columns import ChunkColumns
@@ -332,6 +333,35 @@ def test_reading_on_the_reader_thread_gives_the_results_of_reading_first_bit_for
         assert (a.events_read, a.events_selected, a.sumw_total) == (b.events_read, b.events_selected, b.sumw_total)
         assert a.sumw == b.sumw and a.sumw2 == b.sumw2
     assert sum(r.events_read for r in overlapped) == entries
+
+
+@pytest.mark.parametrize("sample", ["ggH125_ZZ4lep", "data_A"])
+def test_without_read_ahead_each_branch_is_read_at_first_use_with_the_same_results(
+    small_dataset: Path, sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a sample in chunks, and a reader thread that must not be used
+    settings = Settings(dataset=str(small_dataset), samples=(sample,))
+    location = settings.file_location(sample)
+    entries = count_entries(location, TREE_NAME)
+    tasks = [a_task(location, sample, a, min(a + 700, entries)) for a in range(0, entries, 700)]
+    ahead = [analyse_chunk(t, read_ahead=True) for t in tasks]
+
+    def no_reader() -> None:
+        raise AssertionError("the reader thread was used")
+
+    monkeypatch.setattr(hzz.shared.columns, "reader_pool", no_reader)
+
+    # When each chunk is analysed without reading ahead
+    here = [analyse_chunk(t, read_ahead=False) for t in tasks]
+
+    # Then nothing went to the reader thread, and every chunk's sums are the same to the last bit
+    for a, b in zip(ahead, here, strict=True):
+        assert (a.events_read, a.events_selected, a.sumw, a.sumw2) == (
+            b.events_read,
+            b.events_selected,
+            b.sumw,
+            b.sumw2,
+        )
 
 
 def test_a_column_that_fails_on_the_reader_thread_raises_the_chunks_error(real_dataset: Path) -> None:

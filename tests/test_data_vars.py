@@ -101,6 +101,7 @@ OVERRIDES: list[tuple[str, str, str, Any]] = [
     ("HZZ_SIGNING_KEY", "a-secret-of-enough-length", "signing_key", "a-secret-of-enough-length"),
     ("HZZ_STALL_SECONDS", "30", "stall_seconds", 30.0),
     ("HZZ_READ_DEADLINE_SECONDS", "15", "read_deadline_seconds", 15.0),
+    ("HZZ_READ_AHEAD", "off", "read_ahead", "off"),
 ]
 
 
@@ -225,6 +226,7 @@ def test_a_new_run_id_is_made_only_when_none_is_given() -> None:
         ("HZZ_READ_DEADLINE_SECONDS", "3601", "read_deadline_seconds"),
         ("HZZ_READ_DEADLINE_SECONDS", "nan", "read_deadline_seconds"),
         ("HZZ_READ_DEADLINE_SECONDS", "inf", "read_deadline_seconds"),
+        ("HZZ_READ_AHEAD", "yes", "read_ahead"),
     ],
 )
 def test_an_out_of_range_value_is_refused_naming_the_setting_and_its_variable(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytest
 
 import hzz.shared.messaging.rabbitmq
+import hzz.shared.processing
 import hzz.worker.main
+from hzz.shared.data_vars import Settings
 from hzz.shared.errors import DecodeError
 from hzz.shared.messages import ChunkResult, ChunkTask
 from hzz.shared.messaging import ERROR_HEADER, QueueNames
-from hzz.shared.processing import chunk_handler, give_up_handler, location_within
+from hzz.shared.processing import chunk_handler, give_up_handler, location_within, reads_ahead
 from hzz.worker.main import main as worker_main
 
 NAMES = QueueNames("unit")
@@ -239,3 +242,30 @@ def test_a_task_outside_the_run_s_dataset_fails_without_reading_the_file(real_da
 )
 def test_location_within_the_dataset(location: str, dataset: str, inside: bool) -> None:
     assert location_within(location, dataset) is inside
+
+
+@pytest.mark.parametrize(
+    ("setting", "cores", "workers_here", "expected"),
+    [
+        ("on", 1.0, 4, True),
+        ("off", 16.0, 1, False),
+        ("auto", 2.0, 1, True),  # hzz run --workers 1 on two cores: a core for the reader thread
+        ("auto", 2.0, 2, False),  # a worker per core: the thread would only contend
+        ("auto", 1.0, 1, False),  # a worker pod limited to one CPU
+        ("auto", 1.5, 1, False),
+    ],
+)
+def test_a_worker_reads_ahead_only_where_a_core_is_left_for_it(
+    setting: str, cores: float, workers_here: int, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the read-ahead setting and the cores this process may use
+    monkeypatch.setattr(hzz.shared.processing, "usable_cores", lambda: cores)
+    settings = Settings(read_ahead=setting)
+
+    # When a worker decides, then it reads ahead where asked to, or on "auto" where a core is free
+    assert reads_ahead(settings, workers_here=workers_here) is expected
+
+
+def test_the_usable_cores_are_at_most_the_machines() -> None:
+    # Given this machine, when its usable cores are counted, then they are some, and no more than it has
+    assert 0 < hzz.shared.processing.usable_cores() <= (os.cpu_count() or 1)
