@@ -85,11 +85,28 @@ def main(argv: list[str] | None = None) -> int:
     markdown = render_markdown(report)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(_without_histograms(report), indent=1, default=str) + "\n")
     (args.out / f"{stem}.md").write_text(markdown + "\n")
     print(markdown)
     print(f"\nwritten: {args.out / f'{stem}.md'} and {args.out / f'{stem}.json'}", file=sys.stderr)
     return 0
+
+
+def _without_histograms(report: dict) -> dict:
+    """The report as saved: each whole-process run's per-sample histograms left out (they were
+    compared with the notebook's during the race, and the comparison is kept): ~1 MB less."""
+    races = [
+        {
+            **race,
+            "rounds": [{**r, "runs": {n: _summary_of(run) for n, run in r["runs"].items()}} for r in race["rounds"]],
+        }
+        for race in report.get("whole", [])
+    ]
+    return {**report, "whole": races} if "whole" in report else report
+
+
+def _summary_of(run: dict) -> dict:
+    return {key: value for key, value in run.items() if key != "samples"}
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def run(
     signing_key: str | None = None,
     stall_seconds: float | None = None,
     read_deadline_seconds: float | None = None,
+    read_ahead: str | None = None,
     transport: str = "auto",
     progress: bool = True,
 ) -> Result:
@@ -69,6 +70,8 @@ def run(
         signing_key: the secret that signs the run's messages; default one made for this run.
         stall_seconds: give up waiting for pending chunks after this long without progress.
         read_deadline_seconds: the time a chunk of a remote file may take to answer, all its tries together.
+        read_ahead: "on", "off" or "auto" (default): a worker reads a chunk's other branches on a
+            second thread while the cuts run, on "auto" only where a core is left for it.
         transport: "auto" (RabbitMQ if one answers, else embedded), "rabbitmq" or "embedded".
         progress: show a progress bar (a widget in Jupyter where ipywidgets is installed).
 
@@ -104,6 +107,7 @@ def run(
         "signing_key": signing_key,
         "stall_seconds": stall_seconds,
         "read_deadline_seconds": read_deadline_seconds,
+        "read_ahead": read_ahead,
     }
     settings = Settings.from_env(**overrides)
     # The same checks as hzz run's, before anything starts: every problem at once, one line each.
