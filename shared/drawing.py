@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import multiprocessing
 import os
 import signal
@@ -34,9 +33,7 @@ from typing import Any
 from hzz import processes
 from hzz.shared.outputs import PLOT_FILES, write_atomic
 
-__all__ = ["DrawingFailed", "DrawingProcess", "PlotJob", "draw_plot", "start_early"]
-
-log = logging.getLogger(__name__)
+__all__ = ["DrawingFailed", "DrawingProcess", "PlotJob", "draw_plot", "start_early", "take"]
 
 #: The resolution of the PNG (the SVG is resolution-free).
 PNG_DPI = 150
