@@ -179,9 +179,9 @@ def _measure(
     """(entries read, m4ℓ of the selected events, their weights), reading and computing overlapped.
 
     A release that names the branches its selection reads first gets a :class:`ChunkColumns`
-    mapping (with ``read_ahead``, the rest read on the reader thread meanwhile; else each on
-    first use); the others a record array. Either way every column is checked against the
-    release's declared types before it is used.
+    mapping (with ``read_ahead``, the rest read on the reader thread meanwhile; without, all of
+    them read first on this thread); the others a record array. Either way every column is
+    checked against the release's declared types before it is used.
     """
     branches = release.branches(is_data=is_data)
     first = [b for b in branches if b in release.first_branches]
@@ -194,6 +194,8 @@ def _measure(
     with _chunk_tree(task, branches, release.tree, deadline) as (tree, stop):
         entries = max(stop - task.entry_start, 0)
         rest = [b for b in branches if b not in first]
+        if not read_ahead:  # every column is used: read them all here, the cuts' first
+            first, rest = first + rest, []
         with ChunkColumns(
             tree,
             first,
@@ -202,7 +204,6 @@ def _measure(
             entry_stop=stop,
             on_error=lambda e: _classify(e, f"{task.describe()}: reading failed"),
             check=check,
-            read_ahead=read_ahead,
         ) as columns:
             return entries, *release.measure(columns, sample=task.sample, lumi=task.lumi, is_data=is_data)
 

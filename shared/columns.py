@@ -59,8 +59,6 @@ class ChunkColumns(Mapping[str, ak.Array]):
         on_error: turns a reading error into the exception to raise (naming the chunk).
         check: called with each column as it is read (on the thread that read it); raises to
             refuse it (:mod:`hzz.shared.schema`). None: no check.
-        read_ahead: read ``rest`` on the reader thread meanwhile; else each is read on this
-            thread when it is first used.
     """
 
     def __init__(
@@ -73,7 +71,6 @@ class ChunkColumns(Mapping[str, ak.Array]):
         entry_stop: int,
         on_error: Callable[[BaseException], Exception],
         check: Callable[[str, ak.Array], None] | None = None,
-        read_ahead: bool = True,
     ) -> None:
         self._on_error = on_error
 
@@ -84,10 +81,9 @@ class ChunkColumns(Mapping[str, ak.Array]):
             return array
 
         self._read = read
-        self._later = [] if read_ahead else list(rest)  # read on this thread at first use
         # Queued first, so the reader starts on them while this thread reads the first ones.
         self._pending: dict[str, Future[ak.Array]] = {}
-        if read_ahead and rest:
+        if rest:
             pool = reader_pool()
             self._pending = {name: pool.submit(self._read, name) for name in rest}
         self._ready: dict[str, ak.Array] = {}
@@ -102,9 +98,6 @@ class ChunkColumns(Mapping[str, ak.Array]):
     def __getitem__(self, name: str) -> ak.Array:
         if name in self._failed:
             raise self._failed[name]
-        if name not in self._ready and name in self._later:
-            self._later.remove(name)
-            self._ready[name] = self._read_here(name)
         if name not in self._ready:
             future = self._pending.pop(name, None)
             if future is None:
@@ -144,10 +137,9 @@ class ChunkColumns(Mapping[str, ak.Array]):
         yield from self._ready
         yield from list(self._failed)
         yield from list(self._pending)
-        yield from list(self._later)
 
     def __len__(self) -> int:
-        return len(self._ready) + len(self._failed) + len(self._pending) + len(self._later)
+        return len(self._ready) + len(self._failed) + len(self._pending)
 
     def close(self) -> None:
         """Cancel the reads not started; wait for the one under way (it uses the open file)."""

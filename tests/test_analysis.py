@@ -336,7 +336,7 @@ def test_reading_on_the_reader_thread_gives_the_results_of_reading_first_bit_for
 
 
 @pytest.mark.parametrize("sample", ["ggH125_ZZ4lep", "data_A"])
-def test_without_read_ahead_each_branch_is_read_at_first_use_with_the_same_results(
+def test_without_read_ahead_every_branch_is_read_on_the_workers_thread_with_the_same_results(
     small_dataset: Path, sample: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a sample in chunks, and a reader thread that must not be used
