@@ -64,6 +64,7 @@ __all__ = [
     "context",
     "fork_from_here",
     "run_watched",
+    "show_name",
     "small_local_input",
     "warm_up",
     "watch_parent",
@@ -214,12 +215,22 @@ def _event_closed_by(reader: Any) -> threading.Event:
     return event
 
 
+def show_name() -> None:
+    """Show this child under its own name ("hzz-worker-0", "hzz-drawing") in ps and top, not as
+    another copy of the command that forked it (Linux: the kernel's 15-character process name;
+    elsewhere, or where it cannot be set, nothing changes)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+            comm.write(multiprocessing.current_process().name[:15])
+
+
 def watch_parent(reader: Any) -> None:
     """In a child of the run: exit at once when the run's process is gone; ignore SIGINT.
 
     Args:
         reader: :attr:`ParentWatch.reader`.
     """
+    show_name()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a child forked from the run's process has its handler
     # No cleanup is owed to anyone: the run's state is on disk and an unfinished chunk is pending

@@ -98,6 +98,45 @@ def test_a_drawing_process_that_died_is_replaced(drawer: DrawingProcess, tmp_pat
     assert (tmp_path / PLOT_FILES["svg"]).read_text().count("again") >= 1
 
 
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "spawned"])
+def test_the_drawing_process_ends_by_itself_when_its_parent_is_gone(forked: bool, tmp_path: Path) -> None:
+    # Given a drawing process forked (Linux, from a process without other threads: a fresh one
+    # here, as hzz run at its start) or spawned, up and drawing
+    if forked and sys.platform != "linux":
+        pytest.skip("a drawing process is forked only on Linux")
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from hzz import processes
+            from hzz.shared.drawing import DrawingProcess
+            from test_drawing import a_job
+
+            processes.fork_from_here = lambda: {forked}
+            drawer = DrawingProcess()
+            drawer.draw(Path({str(tmp_path)!r}), a_job())()
+            print(drawer._process._popen.method)
+            if sys.platform == "linux":  # ps and top show it by its name
+                print(open(f"/proc/{{drawer._process.pid}}/comm").read().strip())
+
+            # When its parent's end of the pipe is gone without a word (as when the parent is killed)
+            drawer._connection.close()
+
+            # Then it sees the end of the pipe and exits: a forked copy does not hold the parent's end
+            drawer._process.join(10)
+            print(drawer._process.exitcode)
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = ["hzz-drawing"] if sys.platform == "linux" else []
+    assert done.stdout.split() == ["fork" if forked else "spawn", *name, "0"]
+
+
 def test_a_small_run_draws_its_plot_without_matplotlib_in_its_own_process(real_dataset: Path, tmp_path: Path) -> None:
     # Given a script that runs the real data_A file (a small run: analysed in the script's process)
     script = tmp_path / "small.py"

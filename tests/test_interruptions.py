@@ -32,6 +32,7 @@ import pytest
 from conftest import TEST_SIGNER, manifest_of
 
 from hzz.local import QUEUE_EXPIRY_SECONDS
+from hzz.processes import PROCESS_PREFIX
 from hzz.shared.aggregation import Aggregator
 from hzz.shared.data_vars import Settings
 from hzz.shared.merging import RunTally
@@ -455,20 +456,17 @@ def test_over_rabbitmq_a_killed_runs_queues_expire_touch_no_other_run_and_are_em
 
 
 def workers_of(session: int) -> list[int]:
-    """The worker processes of a run over RabbitMQ: forked from the run itself (the same command
-    line) or from its forkserver; not its spawned helpers (the drawing process, multiprocessing's
-    resource tracker)."""
-    parents, commands = {}, {}
-    for pid in session_processes(session):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
-    forkservers = [pid for pid, parent in parents.items() if parent == session and b"forkserver" in commands[pid]]
-    return [
-        pid
-        for pid, parent in parents.items()
-        if parent in forkservers or (parent == session and commands[pid] == commands[session])
-    ]
+    """The worker processes of a run: forked from the run itself or from its forkserver, each
+    shown under its name (processes.show_name); not its other helpers (the drawing process, the
+    forkserver, multiprocessing's resource tracker)."""
+    return [pid for pid in session_processes(session) if process_name(pid).startswith(f"{PROCESS_PREFIX}worker")]
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:  # it ended meanwhile
+        return ""
 
 
 @pytest.mark.slow
