@@ -243,8 +243,10 @@ def measure_worker(dataset: str, *, chunk_size: int | None = None, samples: list
     """
     from hzz.shared.analysis import analyse_chunk, use_fastest_zlib, zlib_library
     from hzz.shared.chunking import plan_run
+    from hzz.shared.processing import keep_freed_memory
 
     use_fastest_zlib()  # as hzz.shared.processing.run_worker does at start-up
+    keep_freed_memory()
     overrides = {} if chunk_size is None else {"chunk_size": chunk_size}
     settings = _settings(dataset, samples, run_id="benchmark", **overrides)
     _manifest, tasks = plan_run(settings)

@@ -12,6 +12,7 @@ the queue. A chunk that keeps killing its workers is recorded as failed after
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -30,7 +31,14 @@ from hzz.shared.messaging import Outgoing, QueueNames, Transport, dead_letter
 from hzz.shared.remote import is_remote
 from hzz.shared.retry import backoff_seconds, should_retry
 
-__all__ = ["chunk_handler", "give_up_handler", "location_within", "run_worker", "worker_process"]
+__all__ = [
+    "chunk_handler",
+    "give_up_handler",
+    "keep_freed_memory",
+    "location_within",
+    "run_worker",
+    "worker_process",
+]
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +194,33 @@ def reads_ahead(settings: Settings, *, workers_here: int) -> bool:
     return usable_cores() >= workers_here + 1
 
 
+#: glibc's mallopt parameters, and the values a worker sets: arrays up to 32 MB (glibc's largest
+#: such threshold) come from the heap, and nothing freed is handed back to the kernel below 1 GB.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+KEPT_HEAP_BYTES = 1 << 30
+HEAP_ARRAY_BYTES = 32 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let this process keep the memory it frees for its next allocations (glibc only).
+
+    By default glibc maps every array above its (adaptive) threshold afresh and hands freed
+    memory at the top of the heap straight back to the kernel, so each chunk's arrays are faulted
+    in again page by page: ~20,000 page faults per 250,000 entries, a third of a worker's system
+    time (measured on 10×: 784,000 faults and 1.9 s of system time for the run, 116,000 and 0.65 s
+    with this; 4.4 → 3.7 s). A worker's memory then stays at its peak between chunks instead of
+    dropping and climbing back, which is what it holds during every chunk anyway.
+
+    Returns:
+        bool: whether the allocator took the settings (False: not glibc, e.g. macOS or musl).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_ARRAY_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEPT_HEAP_BYTES))
+
+
 def run_worker(settings: Settings, transport: Transport, stop: threading.Event, *, workers_here: int = 1) -> None:
     """Consume tasks until ``stop`` is set (the current chunk is finished and handed on first).
 
@@ -196,6 +231,7 @@ def run_worker(settings: Settings, transport: Transport, stop: threading.Event, 
         workers_here: the workers sharing this machine's cores (``hzz run``'s; one for a pod).
     """
     use_fastest_zlib()
+    keep_freed_memory()
     name = default_worker_name()
     handle = chunk_handler(
         transport.names,
