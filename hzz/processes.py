@@ -41,6 +41,7 @@ This module is preloaded into the forkserver, so it imports nothing heavy itself
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import multiprocessing.spawn
 import multiprocessing.util
@@ -118,8 +119,18 @@ def fork_from_here() -> bool:
 
 def worker_context() -> BaseContext:
     """The context the run's worker processes start from: a fork of this process where
-    :func:`fork_from_here`, else :func:`context`."""
-    return multiprocessing.get_context("fork") if fork_from_here() else context()
+    :func:`fork_from_here`, else :func:`context`.
+
+    Forked workers inherit what this process has imported, so it first imports what the
+    forkserver would have preloaded (the selection modules, whose import checks the mass formula
+    against vector's: ~0.1 s each worker would otherwise spend on its first chunk; measured on 1×,
+    0.84 → 0.77× the notebook).
+    """
+    if not fork_from_here():
+        return context()
+    for module in [*PRELOAD, *_selections()]:
+        importlib.import_module(module)
+    return multiprocessing.get_context("fork")
 
 
 def context() -> BaseContext:

@@ -124,6 +124,25 @@ def test_a_small_run_is_analysed_in_its_own_process_and_a_larger_one_by_workers(
     assert results["selected"] == {"data_A": 27, "data_B": 86}
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked from the run only on Linux")
+def test_workers_forked_from_the_run_inherit_the_selection_the_forkserver_would_preload() -> None:
+    # Given a fresh process, which has not imported any release's selection (vector, the mass check)
+    script = (
+        "import sys\n"
+        "from hzz import processes\n"
+        "selections = [m for m in processes._selections()]\n"
+        "before = [m in sys.modules for m in selections]\n"
+        "method = processes.worker_context().get_start_method()\n"
+        "print(method, any(before), all(m in sys.modules for m in selections))\n"
+    )
+
+    # When it asks where its workers start from
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+
+    # Then they are forked from it, after it imported every selection: no worker imports one itself
+    assert done.stdout.split() == ["fork", "False", "True"]
+
+
 def test_workers_are_forked_from_the_run_only_while_it_runs_no_other_thread() -> None:
     # Given this process, first with no other thread, then with one
     import threading
