@@ -3,9 +3,9 @@
 Every element follows the 2020 notebook: stacked filled backgrounds in the groups' order, the
 signal stacked on top of the background total, data as black points with √N errors, the
 hatched ±1σ MC statistical band (backgrounds only), the axis labels and ranges, inward ticks
-on all four sides with minor ticks, and the ATLAS Open Data texts. Stacking a histogram that
-has one entry per bin centre, weighted by the bin's Σw, draws exactly the bars that
-``plt.hist`` draws from the events.
+on all four sides with minor ticks, and the ATLAS Open Data texts. Each group of the stack (and
+the band) is one filled step outline over the bins' Σw: the area the notebook's ``plt.hist``
+bars fill from the events (the same PNG), drawn as one shape instead of a rectangle per bin.
 
 One thing is added to the notebook, as the ATLAS style does it: the y axis goes up to the
 notebook's 1.6 × the largest data bin *or higher*, until the texts (top left) and the legend
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -72,7 +73,7 @@ def m4l_figure(
     Returns:
         Figure: a figure not attached to pyplot (safe to draw in any thread).
     """
-    edges, centres, width = binning.edges, binning.centres, binning.width
+    edges, centres = binning.edges, binning.centres
     fig = Figure(figsize=style.figsize)
     FigureCanvasAgg(fig)  # a renderer, to measure the texts before the figure is saved
     ax = fig.subplots()
@@ -102,39 +103,40 @@ def m4l_figure(
         fig.tight_layout()
         return fig
 
-    if np.any(data_x):
-        ax.errorbar(x=centres, y=data_x, yerr=np.sqrt(data_x), fmt="ko", label="Data")
-
+    # The legend in the notebook's order: the stack from the bottom up, the data, the band.
+    handles: list[Artist] = []
+    # Each group is one filled step outline stacked on the one below it: exactly the area the
+    # notebook's stacked plt.hist bars fill, drawn as one shape instead of a rectangle per bin
+    # (a fifth of the plot's drawing time on a full run).
     mc_x_tot = np.zeros(binning.bins)
-    if backgrounds:
-        heights = ax.hist(
-            [centres] * len(backgrounds),
-            bins=edges,
-            weights=[h.values() for _, h in backgrounds],
-            stacked=True,
-            color=[g.color for g, _ in backgrounds],
-            label=[g.label for g, _ in backgrounds],
-        )[0]
-        # One dataset comes back as one array of heights, several as one array each.
-        mc_x_tot = np.atleast_2d(heights)[-1]
+    for group, h in backgrounds:
+        top = mc_x_tot + h.values()
+        handles.append(ax.stairs(top, edges, baseline=mc_x_tot, fill=True, color=group.color, label=group.label))
+        mc_x_tot = top
     mc_x_err = np.sqrt(sum((h.variances() for _, h in backgrounds), np.zeros(binning.bins)))
 
     signal_top = mc_x_tot
     for group, h in signals:
-        ax.hist(centres, bins=edges, bottom=mc_x_tot, weights=h.values(), color=group.color, label=group.label)
         signal_top = mc_x_tot + h.values()
+        handles.append(ax.stairs(signal_top, edges, baseline=mc_x_tot, fill=True, color=group.color, label=group.label))
+
+    if np.any(data_x):
+        handles.append(ax.errorbar(x=centres, y=data_x, yerr=np.sqrt(data_x), fmt="ko", label="Data"))
 
     if backgrounds:
-        ax.bar(
-            centres,
-            2 * mc_x_err,
+        # ±1σ around the background total, hatched, transparent in between (the notebook's plt.bar)
+        band = ax.stairs(
+            mc_x_tot + mc_x_err,
+            edges,
+            baseline=mc_x_tot - mc_x_err,
+            fill=True,
+            facecolor="none",
+            edgecolor="none",
             alpha=0.5,
-            bottom=mc_x_tot - mc_x_err,
-            color="none",
             hatch="////",
-            width=width,
             label="Stat. Unc.",
         )
+        handles.append(band)
 
     _frame(ax, binning, style)
     # The notebook scales to the data; without data (an MC-only run) scale to the simulation.
@@ -142,10 +144,10 @@ def m4l_figure(
     ax.set_ylim(bottom=0, top=peak * style.y_headroom)
 
     texts = _atlas_texts(ax, lumi, fraction, style, note)
-    if ax.get_legend_handles_labels()[0]:
+    if handles:
         # Top right, where the notebook's "best" puts it on the real data: fixed, so that the
         # headroom below can be computed for it.
-        ax.legend(frameon=False, fontsize=style.text_size, loc="upper right")
+        ax.legend(handles=handles, frameon=False, fontsize=style.text_size, loc="upper right")
     fig.tight_layout()
     # Everything drawn, per bin: the top of the stack, of the band and of the data's error bar.
     tops = np.maximum.reduce([signal_top, mc_x_tot + mc_x_err, data_x + np.sqrt(data_x)])

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
-from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
 from matplotlib.transforms import Bbox
 
 from hzz.devtools.notebook import run_notebook, run_notebook_2025
@@ -66,13 +66,17 @@ def drawn_boxes(fig: Figure) -> Iterator[tuple[str, Bbox]]:
     renderer = fig.canvas.get_renderer()
     (ax,) = fig.axes
     frame = ax.get_window_extent(renderer)
-    for container in ax.containers:
-        if isinstance(container, BarContainer):
-            for patch in container.patches:
-                if patch.get_height() > 0:
-                    box = Bbox.intersection(patch.get_window_extent(renderer), frame)
+    for step in ax.patches:
+        if isinstance(step, StepPatch):  # a group of the stack, or the band: a box per bin
+            tops, edges, bottoms = step.get_data()
+            for low, high, bottom, top in zip(
+                edges[:-1], edges[1:], np.broadcast_to(bottoms, tops.shape), tops, strict=True
+            ):
+                if top > bottom:
+                    corners = ax.transData.transform([(low, bottom), (high, top)])
+                    box = Bbox.intersection(Bbox(corners), frame)
                     if box is not None:
-                        yield f"bar {container.get_label()} at {patch.get_x():.1f}", box
+                        yield f"bar {step.get_label()} at {low:.1f}", box
     for line in ax.lines:
         radius = line.get_markersize() / 2 * fig.dpi / 72
         for x, y in ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()])):
@@ -132,8 +136,8 @@ def test_the_demo_plot_has_no_text_over_a_bar_or_a_point(demo_outcome: dict) -> 
     # Then nothing drawn touches a text or the legend, and the Z peak is fully inside the axes
     assert_no_collision(fig, "demo")
     ax = axes_of(fig)
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-    assert ax.get_ylim()[1] > max(p.get_y() + p.get_height() for c in bars for p in c.patches)
+    steps = [p for p in ax.patches if isinstance(p, StepPatch)]
+    assert ax.get_ylim()[1] > max(float(np.max(p.get_data().values)) for p in steps)
 
 
 def test_the_check_finds_the_collisions_of_the_notebooks_y_range(

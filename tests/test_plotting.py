@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
-from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
 
 from hzz.shared.histograms import M4L_BINNING, fill_histogram
 from hzz.shared.plotting import m4l_figure
@@ -47,13 +48,14 @@ def axes_of(figure: Figure) -> Axes:
     return figure.axes[0]
 
 
-def bar_containers(ax: Axes) -> list[BarContainer]:
-    return [c for c in ax.containers if isinstance(c, BarContainer)]
+def filled_steps(ax: Axes) -> list[StepPatch]:
+    """The stack's groups from the bottom up, then the band: one filled step outline each."""
+    return [p for p in ax.patches if isinstance(p, StepPatch)]
 
 
-def bottoms_and_tops(container: BarContainer) -> tuple[np.ndarray, np.ndarray]:
-    bottoms = np.array([p.get_y() for p in container.patches])
-    return bottoms, bottoms + np.array([p.get_height() for p in container.patches])
+def bottoms_and_tops(step: StepPatch) -> tuple[np.ndarray, np.ndarray]:
+    tops, _edges, bottoms = step.get_data()
+    return np.broadcast_to(bottoms, tops.shape), tops
 
 
 def sum_values(histograms: dict[str, hist.Hist], samples: tuple[str, ...]) -> np.ndarray:
@@ -178,8 +180,8 @@ def test_the_backgrounds_are_stacked_in_order_and_their_heights_are_the_sums(
     z_tt = sum_values(histograms, BACKGROUND_SAMPLES[Z_TT])
     zz = sum_values(histograms, BACKGROUND_SAMPLES[ZZ])
 
-    # Then the first bars go from 0 to Z+tt̄, the second from there to Z+tt̄+ZZ*
-    first, second = bar_containers(ax)[:2]
+    # Then the first group goes from 0 to Z+tt̄, the second from there to Z+tt̄+ZZ*, bin by bin
+    first, second = filled_steps(ax)[:2]
     bottom, top = bottoms_and_tops(first)
     assert bottom == pytest.approx(np.zeros(34))
     assert top == pytest.approx(z_tt)
@@ -187,8 +189,9 @@ def test_the_backgrounds_are_stacked_in_order_and_their_heights_are_the_sums(
     assert bottom == pytest.approx(z_tt)
     assert top == pytest.approx(z_tt + zz)
     # with the groups' colours
-    assert first.patches[0].get_facecolor() == pytest.approx(to_rgba("#6b59d3"))
-    assert second.patches[0].get_facecolor() == pytest.approx(to_rgba("#ff0000"))
+    assert first.get_facecolor() == pytest.approx(to_rgba("#6b59d3"))
+    assert second.get_facecolor() == pytest.approx(to_rgba("#ff0000"))
+    assert first.get_fill() and second.get_fill()
 
 
 def test_the_signal_is_stacked_on_the_background_total(ax: Axes, histograms: dict[str, hist.Hist]) -> None:
@@ -196,12 +199,12 @@ def test_the_signal_is_stacked_on_the_background_total(ax: Axes, histograms: dic
     background = sum_values(histograms, BACKGROUND_SAMPLES[Z_TT] + BACKGROUND_SAMPLES[ZZ])
     signal = sum_values(histograms, SIGNAL_SAMPLES)
 
-    # Then the signal bars start at the background total and add the signal
-    signal_bars = bar_containers(ax)[2]
-    bottom, top = bottoms_and_tops(signal_bars)
+    # Then the signal starts at the background total and adds the signal
+    signal_step = filled_steps(ax)[2]
+    bottom, top = bottoms_and_tops(signal_step)
     assert bottom == pytest.approx(background)
     assert top == pytest.approx(background + signal)
-    assert signal_bars.patches[0].get_facecolor() == pytest.approx(to_rgba("#00cdff"))
+    assert signal_step.get_facecolor() == pytest.approx(to_rgba("#00cdff"))
 
 
 def test_the_hatched_band_is_plus_minus_the_background_statistical_uncertainty(
@@ -212,14 +215,13 @@ def test_the_hatched_band_is_plus_minus_the_background_statistical_uncertainty(
     total = sum_values(histograms, samples)
     error = np.sqrt(np.sum([histograms[s].variances() for s in samples], axis=0))
 
-    # Then one hatched bar per bin spans total ± error, a bin wide
-    (band,) = [c for c in bar_containers(ax) if c.get_label() == "Stat. Unc."]
-    assert len(band.patches) == 34
-    assert all(p.get_hatch() == "////" for p in band.patches)
+    # Then the hatched band spans total ± error in each of the 34 bins, each a bin wide
+    (band,) = [p for p in filled_steps(ax) if p.get_label() == "Stat. Unc."]
+    assert band.get_hatch() == "////"
     bottom, top = bottoms_and_tops(band)
     assert bottom == pytest.approx(total - error)
     assert top == pytest.approx(total + error)
-    assert [p.get_width() for p in band.patches] == pytest.approx([5.0] * 34)
+    assert np.diff(band.get_data().edges) == pytest.approx([5.0] * 34)
 
 
 def test_the_figure_renders_to_png_and_svg(histograms: dict[str, hist.Hist]) -> None:
@@ -251,7 +253,7 @@ def test_a_run_without_data_draws_the_simulation_and_scales_to_it(histograms: di
     assert "Data" not in labels
     assert SIGNAL in labels
     assert not ax.lines
-    _, top = bottoms_and_tops(bar_containers(ax)[2])
+    _, top = bottoms_and_tops(filled_steps(ax)[2])
     assert ax.get_ylim()[1] >= top.max()
 
 
@@ -264,7 +266,7 @@ def test_a_run_of_one_background_sample_draws_without_a_signal(histograms: dict[
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == sorted([ZZ, "Stat. Unc."])
     assert ax.get_ylim()[1] > 0
     # and the band is centred on that background's bars, bin by bin
-    (band,) = [c for c in bar_containers(ax) if c.get_label() == "Stat. Unc."]
+    (band,) = [p for p in filled_steps(ax) if p.get_label() == "Stat. Unc."]
     bottom, top = bottoms_and_tops(band)
     assert (bottom + top) / 2 == pytest.approx(histograms["llll"].values())
 
@@ -274,9 +276,9 @@ def test_a_run_of_data_only_draws_points_and_no_band(histograms: dict[str, hist.
     # When the figure is drawn
     ax = axes_of(m4l_figure({"data_A": histograms["data_A"]}, lumi=10.0, fraction=1.0))
 
-    # Then there are points, no bars, and the y axis is at least 1.6 × the data peak (3 events)
+    # Then there are points, no filled steps, and the y axis is at least 1.6 × the data peak (3 events)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Data"]
-    assert bar_containers(ax) == []
+    assert filled_steps(ax) == []
     assert ax.get_ylim()[1] >= 4.8
 
 
