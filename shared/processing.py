@@ -216,7 +216,7 @@ def keep_freed_memory() -> bool:
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that call, or no mallopt in it
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_ARRAY_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEPT_HEAP_BYTES))
 
