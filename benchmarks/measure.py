@@ -210,17 +210,21 @@ def measure_notebook(dataset: str, *, fast_zlib: bool = False, samples: list[str
 def measure_floor(dataset: str, *, fast_zlib: bool = True, samples: list[str] | None = None) -> dict[str, Any]:
     """uproot reading the analysis's branches of every entry, and nothing else.
 
-    The same branches, entries, source options (shared.analysis) and ZLIB library as a worker;
-    each file read in steps of :data:`FLOOR_STEP` entries, so each basket is decompressed once.
+    The same branches, entries, source options (shared.analysis), ZLIB library and allocator
+    setting (``keep_freed_memory``) as a worker, unless ``fast_zlib`` is off (the reference row
+    with uproot's defaults); each file read in steps of :data:`FLOOR_STEP` entries, so each
+    basket is decompressed once.
     """
     import uproot
 
     from hzz.shared.analysis import use_fastest_zlib, zlib_library
+    from hzz.shared.processing import keep_freed_memory
     from hzz.shared.releases.r2020 import DATA_BRANCHES, MC_BRANCHES, RELEASE, TREE_NAME
     from hzz.shared.remote import open_options
 
     if fast_zlib:
         use_fastest_zlib()
+        keep_freed_memory()
     settings = _settings(dataset, samples)
     events = 0
     with _Clock() as clock:
