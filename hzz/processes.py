@@ -128,7 +128,7 @@ def worker_context() -> BaseContext:
     """
     if not fork_from_here():
         return context()
-    for module in [*PRELOAD, *_selections()]:
+    for module in _preloaded():
         importlib.import_module(module)
     return multiprocessing.get_context("fork")
 
@@ -140,16 +140,16 @@ def context() -> BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # Applies when the forkserver starts; one already running (started by warm_up, or by other
     # code of this process) keeps what it has, and a worker then imports its modules itself.
-    ctx.set_forkserver_preload([*PRELOAD, *_selections()])
+    ctx.set_forkserver_preload(_preloaded())
     return ctx
 
 
-def _selections() -> list[str]:
-    # Each release's selection module (vector, the mass check) is imported at a chunk's first
-    # measure; preloading them spares every worker that on its first chunk.
+def _preloaded() -> list[str]:
+    """What a worker finds imported when it starts: :data:`PRELOAD` and each release's selection
+    module (vector, the mass check), which a worker would otherwise import at its first chunk."""
     from hzz.shared.releases import RELEASES  # light: the definitions, not the physics
 
-    return [release.selection for release in RELEASES.values()]
+    return [*PRELOAD, *(release.selection for release in RELEASES.values())]
 
 
 def warm_up() -> None:

@@ -206,7 +206,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc maps every array above its (adaptive) threshold afresh and hands freed
     memory at the top of the heap straight back to the kernel, so each chunk's arrays are faulted
-    in again page by page: ~20,000 page faults per 250,000 entries, a third of a worker's system
+    in again page by page: ~20,000 page faults per 250,000 entries, most of a worker's system
     time (measured on 10×: 784,000 faults and 1.9 s of system time for the run, 116,000 and 0.65 s
     with this; 4.4 → 3.7 s). A worker's memory then stays at its peak between chunks instead of
     dropping and climbing back, which is what it holds during every chunk anyway.
