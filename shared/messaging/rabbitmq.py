@@ -372,7 +372,12 @@ class RabbitMQTransport:
                         if not batch:
                             closes_at = time.monotonic() + max_seconds
                         batch.append((method.delivery_tag, body, properties.headers or {}))
-                    if batch and (method is None or len(batch) >= max_messages or time.monotonic() >= closes_at):
+                    if batch and (
+                        method is None
+                        or len(batch) >= max_messages
+                        or time.monotonic() >= closes_at
+                        or not _more_waiting(channel)
+                    ):
                         self._deliver_batch(channel, queue, batch, handle)
                         batch = []
                         failures = 0
@@ -543,6 +548,17 @@ class BrokerProbe:
     @property
     def answers(self) -> bool:
         return self.outcome == "answers"
+
+
+def _more_waiting(channel: Any) -> bool:
+    """Whether more messages are at hand for ``channel``'s consumer: already delivered to it, or
+    on the socket now (read without waiting). A batch closes as soon as nothing is: at a low rate
+    each result is merged at once (the run's last one too) instead of after a quiet interval,
+    while under load the broker's prefetch keeps messages at hand and batches fill up."""
+    if channel.get_waiting_message_count():
+        return True
+    channel.connection.process_data_events(time_limit=0)
+    return bool(channel.get_waiting_message_count())
 
 
 def probe_broker(url: str, *, timeout: float = 2.0) -> BrokerProbe:
