@@ -193,6 +193,66 @@ def test_an_idle_consumer_is_woken_by_its_stop_event_not_by_a_poll(
     assert consumer.error is None
 
 
+def test_an_idle_batch_consumer_is_woken_by_its_stop_event_not_by_a_poll(
+    transport: RabbitMQTransport, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the aggregator's kind of consumer waiting on an empty queue, its only timeout an hour
+    monkeypatch.setattr(rabbitmq, "HEARTBEAT_SECONDS", 3600.0)
+    stop = threading.Event()
+    consumer = RabbitMQTransport(broker_url, transport.names, signer=TEST_SIGNER)
+    thread = threading.Thread(
+        target=consumer.consume_batches, args=(transport.names.results, lambda bodies: []), kwargs={"stop": stop}
+    )
+    thread.start()
+    wait_for(
+        lambda: transport.channel().queue_declare(transport.names.results, passive=True).method.consumer_count == 1
+    )
+
+    # When it is told to stop
+    stop.set()
+
+    # Then it returns at once: the event woke it
+    thread.join(PATIENCE)
+    assert not thread.is_alive(), "the batch consumer did not stop"
+    consumer.close()
+
+
+def test_a_batch_consumer_merges_a_lone_message_without_waiting_for_more(
+    transport: RabbitMQTransport, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a batch consumer whose batches may stay open for an hour, and whose only quiet
+    # interval (the heartbeat) is an hour too
+    monkeypatch.setattr(rabbitmq, "HEARTBEAT_SECONDS", 3600.0)
+    stop = threading.Event()
+    handled: list[list[bytes]] = []
+
+    def handle(bodies: list[bytes]) -> list[Outgoing]:
+        handled.append(bodies)
+        stop.set()
+        return []
+
+    consumer = RabbitMQTransport(broker_url, transport.names, signer=TEST_SIGNER)
+    thread = threading.Thread(
+        target=consumer.consume_batches,
+        args=(transport.names.results, handle),
+        kwargs={"stop": stop, "max_seconds": 3600.0},
+    )
+    thread.start()
+    wait_for(
+        lambda: transport.channel().queue_declare(transport.names.results, passive=True).method.consumer_count == 1
+    )
+
+    # When one message arrives and nothing after it
+    transport.publish(transport.names.results, b"the last result")
+
+    # Then it is handed over as soon as nothing more is at hand (not after an hour), and acknowledged
+    thread.join(PATIENCE)
+    assert not thread.is_alive(), "the lone message waited for company"
+    assert handled == [[b"the last result"]]
+    assert transport.queue_depth(transport.names.results) == 0
+    consumer.close()
+
+
 def test_an_idle_embedded_consumer_is_woken_by_its_stop_event(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given two consumers sharing a stop event, as a run's workers do, on an empty queue of a
     # multiprocessing manager, their only timeout (the heartbeat) an hour

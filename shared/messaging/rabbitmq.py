@@ -360,13 +360,22 @@ class RabbitMQTransport:
         """
         self._stop = stop
         failures = 0
+        # Stopped as consume is: the watcher cancels the consumer through the connection's thread.
+        waking = _Waker()
+        wake_on_stop(stop, waking.wake, name=f"wake-{queue}")
         while not stop.is_set():
             try:
                 channel = self.channel()
                 channel.basic_qos(prefetch_count=2 * max_messages)  # the next batch arrives meanwhile
+                waking.watch(self._connection, channel)
+                if stop.is_set():  # set before the watch began: its wake-up found nothing to cancel
+                    waking.watch(None, None)
+                    break
                 batch: list[tuple[int, bytes, Any]] = []
                 closes_at = 0.0
-                for method, properties, body in channel.consume(queue, inactivity_timeout=min(max_seconds, 0.05)):
+                # No quiet interval closes a batch (_more_waiting does) nor notices a stop (the
+                # waker does): the inactivity timeout is only the heartbeat's.
+                for method, properties, body in channel.consume(queue, inactivity_timeout=HEARTBEAT_SECONDS):
                     touch_heartbeat()
                     if method is not None:
                         if not batch:
@@ -383,8 +392,12 @@ class RabbitMQTransport:
                         failures = 0
                     if stop.is_set() and not batch:
                         break
+                if batch:  # cancelled with messages in hand: they are handled, not handed back
+                    self._deliver_batch(channel, queue, batch, handle)
+                waking.watch(None, None)
                 channel.cancel()
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
+                waking.watch(None, None)
                 delay = backoff_seconds(failures, base=0.5, cap=8.0)
                 failures += 1
                 log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
