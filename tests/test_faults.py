@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pika
 import pytest
 import uproot
 from conftest import TEST_KEY, TEST_SIGNER
@@ -475,6 +476,17 @@ class ThrowawayBroker:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+def consumers(url: str, queue: str) -> int:
+    """Consumers of ``queue`` now (0 while it does not exist yet)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.consumer_count)
+    except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+        return 0
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def throwaway_broker() -> Iterator[ThrowawayBroker]:
     broker = ThrowawayBroker()
@@ -497,7 +509,15 @@ def test_a_broker_down_at_start_and_restarted_mid_run_loses_nothing(
     workers = [p.worker(), p.worker()]
     producer = p.start("producer")
     time.sleep(3.0)
+    # Each service retries on its own backoff (up to 8 s apart): the workers are held until the
+    # aggregator consumes, or they could finish the run before it connects and no restart would
+    # find it consuming.
+    for worker in workers:
+        worker.send(signal.SIGSTOP)
     throwaway_broker.start()
+    p.wait_until(lambda: consumers(throwaway_broker.url, p.names.results) > 0, "the aggregator consuming")
+    for worker in workers:
+        worker.send(signal.SIGCONT)
     FAULTS["broker down while the services start"] += 1
 
     # When the broker is stopped and started again mid-run, twice
