@@ -197,6 +197,9 @@ def run_once(competitor: Competitor, dataset: str, samples: list[str] | None) ->
                 argv, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPOSITORY, start_new_session=True
             )
             # wait4 gives this process's own resource usage, its waited-for children included.
+            # Its max RSS is at least this process's peak when it forked (Linux carries the old
+            # memory's high-water mark over the exec): the race runs before anything big is
+            # loaded here, and datasets are generated in a child (benchmarks.datasets).
             _pid, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
             process.returncode = os.waitstatus_to_exitcode(status)

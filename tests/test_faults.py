@@ -385,7 +385,7 @@ def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint
     pipeline: Callable[..., Pipeline], small_dataset: Path, reference: dict[str, NotebookSample]
 ) -> None:
     # Given a run in progress, of chunks small enough that it outlasts three kills and restarts
-    p = pipeline(small_dataset, chunk_size=40)
+    p = pipeline(small_dataset, chunk_size=25)
     aggregator, workers = p.launch()
     p.wait_until(lambda: p.progress()[0] >= 0.25 * max(p.progress()[1], 100), "a quarter of the run")
 
@@ -398,12 +398,18 @@ def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint
         FAULTS["aggregator killed with SIGKILL and restarted"] += 1
         at_kill = p.progress()[0]
         assert at_kill < p.progress()[1], "the run ended before the kills were over"
-        time.sleep(1.0)  # results keep coming meanwhile: they wait in the durable queue
+        time.sleep(0.5)  # results keep coming meanwhile: they wait in the durable queue
+        # The workers wait while the aggregator restarts (an import of a second or more): else
+        # they could finish the run before the last kill, whatever the machine's speed.
+        for worker in workers:
+            worker.send(signal.SIGSTOP)
         transport = p.transport()
         waiting.append(transport.queue_depth(p.names.results))
         transport.close()
         aggregator = p.start("aggregator", "--exit-when-complete")
         p.wait_until(lambda at_kill=at_kill: p.progress()[0] > at_kill, "progress after the restart")
+        for worker in workers:
+            worker.send(signal.SIGCONT)
 
     # Then the restarted aggregator resumed from its checkpoint and the run equals the fault-free one
     results = p.finish(aggregator, workers)

@@ -6,6 +6,7 @@ A consumer runs on a thread and is stopped through its stop event, as the servic
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import queue as queue_module
 import socket
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import pika
 import pytest
 from conftest import TEST_SIGNER
 
@@ -325,6 +327,36 @@ def test_a_stop_during_a_long_message_finishes_it_first(transport: RabbitMQTrans
     # Then the message was finished and handed on, and the next one is left for another consumer
     assert [body for body, _ in drain(transport, names.results)] == [b"long"]
     wait_for(lambda: transport.queue_depth(names.tasks) == 1)
+
+
+def test_a_consumer_whose_queue_vanishes_reconnects_at_once_and_goes_on(
+    transport: RabbitMQTransport, broker_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a consumer waiting on the tasks queue
+    names = transport.names
+    seen: list[bytes] = []
+    consumer = Consumer(broker_url, names, names.tasks, lambda body: seen.append(body) or [])
+
+    def consumers() -> int:
+        try:
+            return int(transport.channel().queue_declare(names.tasks, passive=True).method.consumer_count)
+        except pika.exceptions.ChannelClosedByBroker:  # not there (yet): the next call re-declares it
+            return 0
+
+    wait_for(lambda: consumers() == 1)
+
+    # When its queue is deleted under it (the broker cancels the consumer and refuses the next
+    # consume: its connection is lost the way a broker's channel error loses it)
+    with caplog.at_level(logging.WARNING, logger=rabbitmq.__name__):
+        transport.channel().queue_delete(names.tasks)
+        wait_for(lambda: "lost the broker while consuming" in caplog.text)
+        wait_for(lambda: consumers() == 1)  # re-declared on reconnecting
+        transport.publish(names.tasks, b"after the loss")
+        wait_for(lambda: seen == [b"after the loss"])
+    consumer.finish()
+
+    # Then the first reconnection was at once, not after a backoff
+    assert "reconnecting in 0.0 s" in caplog.text
 
 
 def test_the_work_queues_dead_letter_a_rejected_message_by_themselves(transport: RabbitMQTransport) -> None:

@@ -295,7 +295,7 @@ class RabbitMQTransport:
                 channel.cancel()  # hands back a delivery that arrived after the last one
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
                 waking.watch(None, None)
-                delay = backoff_seconds(failures, base=0.5, cap=8.0)
+                delay = _reconnect_delay(failures)
                 failures += 1
                 log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
                 self._drop_connection()
@@ -398,7 +398,7 @@ class RabbitMQTransport:
                 channel.cancel()
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
                 waking.watch(None, None)
-                delay = backoff_seconds(failures, base=0.5, cap=8.0)
+                delay = _reconnect_delay(failures)
                 failures += 1
                 log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
                 self._drop_connection()
@@ -561,6 +561,17 @@ class BrokerProbe:
     @property
     def answers(self) -> bool:
         return self.outcome == "answers"
+
+
+def _reconnect_delay(failures: int) -> float:
+    """Seconds a consumer waits before it reconnects after its ``failures + 1``-th loss in a row.
+
+    The first time at once: a lost connection is more often one channel's error than a broker gone
+    (RabbitMQ refuses a consumer of a quorum queue declared a moment before, whose replica has not
+    started yet, with an INTERNAL_ERROR; the next try finds it), and a broker that is gone is
+    waited for by :meth:`RabbitMQTransport.channel`'s own backoff. Then with backoff.
+    """
+    return 0.0 if failures == 0 else backoff_seconds(failures - 1, base=0.5, cap=8.0)
 
 
 def _more_waiting(channel: Any) -> bool:
