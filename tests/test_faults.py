@@ -401,15 +401,12 @@ def test_the_aggregator_killed_and_restarted_mid_run_resumes_from_its_checkpoint
         time.sleep(0.5)  # results keep coming meanwhile: they wait in the durable queue
         # The workers wait while the aggregator restarts (an import of a second or more): else
         # they could finish the run before the last kill, whatever the machine's speed.
-        for worker in workers:
-            worker.send(signal.SIGSTOP)
-        transport = p.transport()
-        waiting.append(transport.queue_depth(p.names.results))
-        transport.close()
-        aggregator = p.start("aggregator", "--exit-when-complete")
-        p.wait_until(lambda at_kill=at_kill: p.progress()[0] > at_kill, "progress after the restart")
-        for worker in workers:
-            worker.send(signal.SIGCONT)
+        with paused(workers):
+            transport = p.transport()
+            waiting.append(transport.queue_depth(p.names.results))
+            transport.close()
+            aggregator = p.start("aggregator", "--exit-when-complete")
+            p.wait_until(lambda at_kill=at_kill: p.progress()[0] > at_kill, "progress after the restart")
 
     # Then the restarted aggregator resumed from its checkpoint and the run equals the fault-free one
     results = p.finish(aggregator, workers)
@@ -482,6 +479,19 @@ class ThrowawayBroker:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def paused(services: list[Service]) -> Iterator[None]:
+    """The services stopped (SIGSTOP) while inside, continued (SIGCONT) after: a test's way to
+    keep the workers from finishing a run before the fault it is about."""
+    for service in services:
+        service.send(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for service in services:
+            service.send(signal.SIGCONT)
+
+
 def consumers(url: str, queue: str) -> int:
     """Consumers of ``queue`` now (0 while it does not exist yet)."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
@@ -518,12 +528,9 @@ def test_a_broker_down_at_start_and_restarted_mid_run_loses_nothing(
     # Each service retries on its own backoff (up to 8 s apart): the workers are held until the
     # aggregator consumes, or they could finish the run before it connects and no restart would
     # find it consuming.
-    for worker in workers:
-        worker.send(signal.SIGSTOP)
-    throwaway_broker.start()
-    p.wait_until(lambda: consumers(throwaway_broker.url, p.names.results) > 0, "the aggregator consuming")
-    for worker in workers:
-        worker.send(signal.SIGCONT)
+    with paused(workers):
+        throwaway_broker.start()
+        p.wait_until(lambda: consumers(throwaway_broker.url, p.names.results) > 0, "the aggregator consuming")
     FAULTS["broker down while the services start"] += 1
 
     # When the broker is stopped and started again mid-run, twice
