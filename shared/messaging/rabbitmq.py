@@ -295,11 +295,16 @@ class RabbitMQTransport:
                 channel.cancel()  # hands back a delivery that arrived after the last one
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
                 waking.watch(None, None)
-                delay = _reconnect_delay(failures)
+                self._after_loss(queue, e, failures, stop)
                 failures += 1
-                log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
-                self._drop_connection()
-                stop.wait(delay)
+
+    def _after_loss(self, queue: str, error: BaseException, failures: int, stop: threading.Event) -> None:
+        """A consumer lost its connection (``failures`` times in a row before this one): drop it
+        and wait before the next try, the first time not at all (:func:`_reconnect_delay`)."""
+        delay = _reconnect_delay(failures)
+        log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, error, delay)
+        self._drop_connection()
+        stop.wait(delay)
 
     def _deliver(
         self,
@@ -398,11 +403,8 @@ class RabbitMQTransport:
                 channel.cancel()
             except (pika.exceptions.AMQPError, BrokerUnavailable, OSError) as e:
                 waking.watch(None, None)
-                delay = _reconnect_delay(failures)
+                self._after_loss(queue, e, failures, stop)
                 failures += 1
-                log.warning("lost the broker while consuming %r (%s); reconnecting in %.1f s", queue, e, delay)
-                self._drop_connection()
-                stop.wait(delay)
 
     def _deliver_batch(
         self, channel: Any, queue: str, batch: list[tuple[int, bytes, Any]], handle: BatchHandler
