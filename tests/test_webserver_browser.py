@@ -378,6 +378,8 @@ def test_the_runs_are_listed_and_any_of_them_can_be_shown(page: Any, output_dir:
     # Then the page shows that run: its id, state, failures and plot, and a way back
     wait_for_state(page, "complete_with_failures")
     assert page.text_content("#run-id") == older
+    # The status and the results are fetched and drawn apart: the list may come a moment later.
+    page.wait_for_selector("#failed-chunks li.failed-chunk >> nth=1")
     assert page.locator("#failed-chunks li.failed-chunk").count() == 2
     page.wait_for_function(PLOT_LOADED)
     assert f"run={older}" in page.get_attribute("#plot", "src")
